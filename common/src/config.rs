@@ -1,0 +1,269 @@
+//! The cluster configuration file (`tusk.toml`).
+//!
+//! All daemons of a cluster can share one file; each reads the sections it
+//! needs and ignores the rest. Every field has a default, so an empty file (or
+//! none) is a working single-machine configuration. Sizes and durations are
+//! strings (`"128MiB"`, `"3s"`); a bare integer is bytes or seconds. Keys are
+//! documented in docs/CONFIG.md.
+
+use crate::units::{parse_duration, parse_size};
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A byte count read from `"128MiB"`, `"64k"` or a bare integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Size(n)),
+            Raw::S(s) => parse_size(&s).map(Size).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A duration read from `"3s"`, `"500ms"` or a bare number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            F(f64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Dur(Duration::from_secs(n))),
+            Raw::F(f) => Ok(Dur(Duration::from_secs_f64(f))),
+            Raw::S(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TuskConfig {
+    pub cluster: ClusterConfig,
+    pub namenode: NamenodeConfig,
+    pub datanode: DatanodeConfig,
+}
+
+/// `[cluster]`: settings every daemon of the cluster must agree on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClusterConfig {
+    /// Replication of new files when the client does not ask for one.
+    pub replication: u32,
+    /// Block size of new files when the client does not ask for one.
+    pub block_size: Size,
+    /// How often datanodes (and node managers) heartbeat.
+    pub heartbeat_interval: Dur,
+    /// Silence after which a datanode is declared dead and its replicas re-replicated.
+    pub dead_after: Dur,
+    /// Optional topology file: lines of `host-or-ip rack`; relative to the config file.
+    pub topology: Option<PathBuf>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            replication: 3,
+            block_size: Size(128 << 20),
+            heartbeat_interval: Dur(Duration::from_secs(3)),
+            dead_after: Dur(Duration::from_secs(30)),
+            topology: None,
+        }
+    }
+}
+
+/// `[namenode]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NamenodeConfig {
+    /// RPC listen address (ClientProtocol and DatanodeProtocol).
+    pub rpc_addr: String,
+    /// HTTP listen address (status page, /metrics; WebHDFS later).
+    pub http_addr: String,
+    /// Where the namespace (sled) lives.
+    pub name_dir: PathBuf,
+    /// Where `namenode.addr` / `namenode-http.addr` are written; defaults to `name_dir`.
+    pub state_dir: Option<PathBuf>,
+    /// Share of blocks that must have a reported replica before leaving safe mode.
+    pub safemode_threshold: f64,
+    /// How long to stay in safe mode after the threshold is reached.
+    pub safemode_extension: Dur,
+    /// Group whose members are superusers (besides the user running the namenode).
+    pub supergroup: String,
+    /// The superuser; defaults to the user running the namenode.
+    pub superuser: Option<String>,
+    /// Memory sled may use for its page cache.
+    pub cache_size: Size,
+    /// How often a datanode sends a full block report.
+    pub block_report_interval: Dur,
+    /// Lease soft limit: after it, another client may recover the file.
+    pub lease_soft_limit: Dur,
+    /// Lease hard limit: after it, the namenode recovers the file itself.
+    pub lease_hard_limit: Dur,
+    /// Maximum entries returned by one listing page.
+    pub listing_limit: u32,
+    /// Maximum entries in one directory (HDFS: 1,048,576).
+    pub max_directory_items: u64,
+}
+
+impl Default for NamenodeConfig {
+    fn default() -> Self {
+        Self {
+            rpc_addr: "0.0.0.0:9000".into(),
+            http_addr: "0.0.0.0:9870".into(),
+            name_dir: PathBuf::from("name"),
+            state_dir: None,
+            safemode_threshold: 0.999,
+            safemode_extension: Dur(Duration::from_secs(0)),
+            supergroup: "supergroup".into(),
+            superuser: None,
+            cache_size: Size(64 << 20),
+            block_report_interval: Dur(Duration::from_secs(6 * 3600)),
+            lease_soft_limit: Dur(Duration::from_secs(60)),
+            lease_hard_limit: Dur(Duration::from_secs(20 * 60)),
+            listing_limit: 1000,
+            max_directory_items: 1 << 20,
+        }
+    }
+}
+
+/// `[datanode]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatanodeConfig {
+    /// The namenode's RPC address.
+    pub namenode: String,
+    /// DataTransfer listen address.
+    pub data_addr: String,
+    /// HTTP listen address.
+    pub http_addr: String,
+    /// Host identity advertised to the namenode (for locality); defaults to the
+    /// IP of `data_addr`, or 127.0.0.1 when that is a wildcard.
+    pub host: Option<String>,
+    /// Directories holding block files (one volume each).
+    pub data_dirs: Vec<PathBuf>,
+    /// Where `datanode.addr` / `datanode-http.addr` are written; defaults to the first data dir.
+    pub state_dir: Option<PathBuf>,
+    /// Space to leave free on every volume.
+    pub reserved: Size,
+    /// Bytes per data transfer message.
+    pub packet_size: Size,
+}
+
+impl Default for DatanodeConfig {
+    fn default() -> Self {
+        Self {
+            namenode: "127.0.0.1:9000".into(),
+            data_addr: "0.0.0.0:9866".into(),
+            http_addr: "0.0.0.0:9864".into(),
+            host: None,
+            data_dirs: vec![PathBuf::from("data")],
+            state_dir: None,
+            reserved: Size(0),
+            packet_size: Size(64 << 10),
+        }
+    }
+}
+
+/// Failure to read the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Parse { path: String, msg: String },
+}
+
+impl TuskConfig {
+    /// Reads a config file. Relative paths inside it (topology) are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut cfg = Self::parse(&text).map_err(|msg| ConfigError::Parse {
+            path: path.display().to_string(),
+            msg,
+        })?;
+        if let (Some(t), Some(dir)) = (&cfg.cluster.topology, path.parent()) {
+            if t.is_relative() {
+                cfg.cluster.topology = Some(dir.join(t));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    /// `load` when a path is given, defaults otherwise.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        let c = TuskConfig::parse("").unwrap();
+        assert_eq!(c.cluster.replication, 3);
+        assert_eq!(c.cluster.block_size, Size(128 << 20));
+        assert_eq!(c.cluster.dead_after, Dur(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn parses_strings_and_ignores_other_sections() {
+        let c = TuskConfig::parse(
+            r#"
+            [cluster]
+            replication = 2
+            block_size = "1MiB"
+            heartbeat_interval = "500ms"
+            dead_after = 10
+            [resourcemanager]
+            whatever = 1
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.cluster.replication, 2);
+        assert_eq!(c.cluster.block_size.0, 1 << 20);
+        assert_eq!(c.cluster.heartbeat_interval.0, Duration::from_millis(500));
+        assert_eq!(c.cluster.dead_after.0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_size_is_a_clear_error() {
+        let e = TuskConfig::parse("[cluster]\nblock_size = \"12 parsecs\"").unwrap_err();
+        assert!(e.contains("parsecs"), "{e}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Pieces shared by several Tusk crates.
+//!
+//! # Layout
+//! - [`config`]: the cluster TOML file (`tusk.toml`), one struct per section,
+//!   every field defaulted, sizes and durations as strings.
+//! - [`units`]: parsing and printing of sizes (`128MiB`) and durations (`3s`).
+//! - [`path`]: the rules for a valid absolute Tusk path, shared by the client
+//!   (which normalizes) and the namenode (which refuses anything else).
+//! - [`sys`]: the login user name, `*.addr` files.
+//! - [`logging`]: the tracing subscriber that binaries install.
+
+pub mod config;
+pub mod logging;
+pub mod path;
+pub mod sys;
+pub mod units;
+
+pub use config::TuskConfig;
