@@ -1,1 +1,470 @@
-//! placeholder
+//! Test harnesses for Tusk: an in-process [`MiniCluster`] and a
+//! [`LocalCluster`] that drives the real binaries through
+//! `scripts/local-cluster.sh` (for kill -9 and restart tests).
+//!
+//! # Layout
+//! - [`MiniCluster`]: namenode + datanodes in this process on port 0 and temp
+//!   dirs, torn down on drop; `stop_datanode`, `restart_datanode`,
+//!   `restart_namenode`, `corrupt_replica`, `wait_for`.
+//! - [`LocalCluster`]: a real multi-process cluster under a temp `TUSK_HOME`.
+//! - [`wait_for`]: poll a condition until it holds or a deadline passes.
+
+use anyhow::{bail, Context, Result};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tusk_client::{ClientConfig, DfsClient};
+use tusk_common::config::{Dur, Size};
+use tusk_common::TuskConfig;
+use tusk_datanode::DatanodeHandle;
+use tusk_namenode::NamenodeHandle;
+
+/// Polls `cond` every 50 ms until it returns true; fails after `timeout`
+/// naming `what`. Tests wait on conditions, never on fixed sleeps.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Installs a test log subscriber once (RUST_LOG controls it).
+pub fn init_logging() {
+    tusk_common::logging::init("warn");
+}
+
+/// How to build a [`MiniCluster`].
+#[derive(Debug, Clone)]
+pub struct MiniClusterBuilder {
+    datanodes: usize,
+    replication: u32,
+    block_size: u64,
+    heartbeat: Duration,
+    dead_after: Duration,
+    /// Give datanode i its own loopback address 127.0.0.(10+i), so hosts differ.
+    distinct_hosts: bool,
+    /// `host rack` lines for the topology file.
+    racks: Vec<(String, String)>,
+}
+
+impl Default for MiniClusterBuilder {
+    fn default() -> Self {
+        Self {
+            datanodes: 3,
+            replication: 3,
+            block_size: 1 << 20,
+            heartbeat: Duration::from_millis(300),
+            dead_after: Duration::from_secs(30),
+            distinct_hosts: false,
+            racks: Vec::new(),
+        }
+    }
+}
+
+impl MiniClusterBuilder {
+    pub fn datanodes(mut self, n: usize) -> Self {
+        self.datanodes = n;
+        self
+    }
+    pub fn replication(mut self, r: u32) -> Self {
+        self.replication = r;
+        self
+    }
+    pub fn block_size(mut self, b: u64) -> Self {
+        self.block_size = b;
+        self
+    }
+    pub fn heartbeat(mut self, d: Duration) -> Self {
+        self.heartbeat = d;
+        self
+    }
+    pub fn dead_after(mut self, d: Duration) -> Self {
+        self.dead_after = d;
+        self
+    }
+    pub fn distinct_hosts(mut self, yes: bool) -> Self {
+        self.distinct_hosts = yes;
+        self
+    }
+    /// Puts the host of datanode `i` (see `distinct_hosts`) on `rack`.
+    pub fn rack(mut self, host: &str, rack: &str) -> Self {
+        self.racks.push((host.to_string(), rack.to_string()));
+        self
+    }
+
+    pub async fn build(self) -> Result<MiniCluster> {
+        init_logging();
+        let dir = tempfile::tempdir()?;
+        let mut base = TuskConfig::default();
+        base.cluster.replication = self.replication;
+        base.cluster.block_size = Size(self.block_size);
+        base.cluster.heartbeat_interval = Dur(self.heartbeat);
+        base.cluster.dead_after = Dur(self.dead_after);
+        if !self.racks.is_empty() {
+            let topo = dir.path().join("racks.txt");
+            let text: String = self
+                .racks
+                .iter()
+                .map(|(h, r)| format!("{h} {r}\n"))
+                .collect();
+            std::fs::write(&topo, text)?;
+            base.cluster.topology = Some(topo);
+        }
+        base.namenode.rpc_addr = "127.0.0.1:0".into();
+        base.namenode.http_addr = "127.0.0.1:0".into();
+        base.namenode.name_dir = dir.path().join("namenode");
+
+        let namenode = tusk_namenode::start(base.clone()).await?;
+        // Restarts reuse the ports the first start was given, so datanodes and
+        // clients that know the address find the namenode again.
+        base.namenode.rpc_addr = namenode.rpc_addr.to_string();
+        base.namenode.http_addr = namenode.http_addr.to_string();
+
+        let mut cluster = MiniCluster {
+            base,
+            namenode: Some(namenode),
+            datanodes: Vec::new(),
+            dn_configs: Vec::new(),
+            dir,
+        };
+        for i in 0..self.datanodes {
+            let mut cfg = cluster.base.clone();
+            let host = if self.distinct_hosts {
+                format!("127.0.0.{}", 10 + i)
+            } else {
+                "127.0.0.1".to_string()
+            };
+            cfg.datanode.namenode = cluster.nn_addr().to_string();
+            cfg.datanode.data_addr = format!("{host}:0");
+            cfg.datanode.http_addr = format!("{host}:0");
+            cfg.datanode.host = Some(host);
+            cfg.datanode.data_dirs = vec![
+                cluster.dir.path().join(format!("dn{i}/data1")),
+                cluster.dir.path().join(format!("dn{i}/data2")),
+            ];
+            let dn = tusk_datanode::start(cfg.clone()).await?;
+            // Pin the ports for restarts.
+            cfg.datanode.data_addr = dn.data_addr.to_string();
+            cfg.datanode.http_addr = dn.http_addr.to_string();
+            cluster.datanodes.push(Some(dn));
+            cluster.dn_configs.push(cfg);
+        }
+        cluster.wait_active().await?;
+        Ok(cluster)
+    }
+}
+
+/// A namenode and datanodes running in this process.
+pub struct MiniCluster {
+    base: TuskConfig,
+    namenode: Option<NamenodeHandle>,
+    datanodes: Vec<Option<DatanodeHandle>>,
+    dn_configs: Vec<TuskConfig>,
+    /// Dropped last: the daemons' files live here.
+    dir: tempfile::TempDir,
+}
+
+impl MiniCluster {
+    pub fn builder() -> MiniClusterBuilder {
+        MiniClusterBuilder::default()
+    }
+
+    /// A 3-datanode cluster with 1 MiB blocks and fast heartbeats.
+    pub async fn start() -> Result<MiniCluster> {
+        Self::builder().build().await
+    }
+
+    pub fn nn_addr(&self) -> SocketAddr {
+        self.base.namenode.rpc_addr.parse().expect("pinned address")
+    }
+
+    pub fn nn_http_addr(&self) -> SocketAddr {
+        self.base.namenode.http_addr.parse().expect("pinned address")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A client acting as the user running the tests (the superuser).
+    pub async fn client(&self) -> Result<DfsClient> {
+        self.client_as(&tusk_common::sys::login_user()).await
+    }
+
+    /// A client acting as `user`.
+    pub async fn client_as(&self, user: &str) -> Result<DfsClient> {
+        let cfg = ClientConfig::default()
+            .with_namenode(self.nn_addr().to_string())
+            .with_user(user);
+        Ok(DfsClient::connect(cfg).await?)
+    }
+
+    pub fn num_datanodes(&self) -> usize {
+        self.datanodes.len()
+    }
+
+    pub fn datanode_uuid(&self, i: usize) -> Option<String> {
+        self.datanodes[i].as_ref().map(|d| d.uuid())
+    }
+
+    pub fn datanode_dirs(&self, i: usize) -> &[PathBuf] {
+        &self.dn_configs[i].datanode.data_dirs
+    }
+
+    /// Waits until every running datanode is live and safe mode is off.
+    pub async fn wait_active(&self) -> Result<()> {
+        let want = self.datanodes.iter().filter(|d| d.is_some()).count() as u64;
+        let client = self.client().await?;
+        wait_for("datanodes to register and safe mode to end", Duration::from_secs(30), || {
+            let client = client.clone();
+            async move {
+                match client.fs_stats().await {
+                    Ok(s) => s.live_datanodes >= want && !s.safe_mode,
+                    Err(_) => false,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Stops datanode `i` (its files stay on disk).
+    pub async fn stop_datanode(&mut self, i: usize) -> Result<()> {
+        if let Some(dn) = self.datanodes[i].take() {
+            dn.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts datanode `i` again on the same dirs and ports.
+    pub async fn restart_datanode(&mut self, i: usize) -> Result<()> {
+        self.stop_datanode(i).await?;
+        let dn = tusk_datanode::start(self.dn_configs[i].clone())
+            .await
+            .with_context(|| format!("restarting datanode {i}"))?;
+        self.datanodes[i] = Some(dn);
+        Ok(())
+    }
+
+    /// Stops the namenode and starts it again on the same name dir and ports.
+    pub async fn restart_namenode(&mut self) -> Result<()> {
+        if let Some(nn) = self.namenode.take() {
+            nn.shutdown().await?;
+        }
+        let nn = tusk_namenode::start(self.base.clone())
+            .await
+            .context("restarting the namenode")?;
+        self.namenode = Some(nn);
+        Ok(())
+    }
+
+    /// Datanodes (by index) holding a finalized replica of `block_id` on disk.
+    pub fn replica_holders(&self, block_id: u64) -> Vec<usize> {
+        (0..self.dn_configs.len())
+            .filter(|&i| tusk_datanode::find_replica(self.datanode_dirs(i), block_id).is_some())
+            .collect()
+    }
+
+    /// Flips bytes in the middle of datanode `i`'s replica of `block_id`.
+    pub fn corrupt_replica(&self, i: usize, block_id: u64) -> Result<()> {
+        let r = tusk_datanode::find_replica(self.datanode_dirs(i), block_id)
+            .with_context(|| format!("datanode {i} has no replica of blk_{block_id}"))?;
+        let mut data = std::fs::read(&r.data)?;
+        if data.is_empty() {
+            bail!("replica blk_{block_id} on datanode {i} is empty");
+        }
+        let mid = data.len() / 2;
+        for b in &mut data[mid..(mid + 16).min(data.len())] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&r.data, data)?;
+        Ok(())
+    }
+
+    /// Removes datanode `i`'s replica files of `block_id`.
+    pub fn delete_replica(&self, i: usize, block_id: u64) -> Result<()> {
+        let r = tusk_datanode::find_replica(self.datanode_dirs(i), block_id)
+            .with_context(|| format!("datanode {i} has no replica of blk_{block_id}"))?;
+        std::fs::remove_file(&r.data)?;
+        std::fs::remove_file(&r.meta)?;
+        Ok(())
+    }
+
+    /// Stops every daemon cleanly (dropping the cluster also tears it down).
+    pub async fn shutdown(mut self) -> Result<()> {
+        for dn in self.datanodes.iter_mut() {
+            if let Some(dn) = dn.take() {
+                dn.shutdown().await?;
+            }
+        }
+        if let Some(nn) = self.namenode.take() {
+            nn.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A real cluster of separate processes, started by `scripts/local-cluster.sh`
+/// under a temp `TUSK_HOME` with its own ports; stopped on drop.
+pub struct LocalCluster {
+    pub home: tempfile::TempDir,
+    pub base_port: u16,
+    pub datanodes: usize,
+    pub bin_dir: PathBuf,
+}
+
+impl LocalCluster {
+    /// The repository root (scripts live there).
+    pub fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Where the real binaries are: `TUSK_BIN_DIR`, else target/debug.
+    pub fn bin_dir() -> PathBuf {
+        std::env::var_os("TUSK_BIN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Self::repo().join("target/debug"))
+    }
+
+    /// Starts a cluster with `datanodes` datanodes and an optional tusk.toml.
+    pub fn start(datanodes: usize, config: Option<&str>) -> Result<LocalCluster> {
+        let home = tempfile::tempdir()?;
+        if let Some(c) = config {
+            std::fs::write(home.path().join("tusk.toml"), c)?;
+        }
+        let base_port = free_base_port()?;
+        let c = LocalCluster {
+            home,
+            base_port,
+            datanodes,
+            bin_dir: Self::bin_dir(),
+        };
+        for b in ["namenode", "datanode", "dfs"] {
+            if !c.bin_dir.join(b).exists() {
+                bail!(
+                    "{} not found in {}: run `cargo build --bins` (scripts/test.sh does)",
+                    b,
+                    c.bin_dir.display()
+                );
+            }
+        }
+        c.script("start")?;
+        Ok(c)
+    }
+
+    pub fn nn_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.base_port)
+    }
+
+    /// Runs `scripts/local-cluster.sh ARG`, failing with its output on error.
+    pub fn script(&self, arg: &str) -> Result<String> {
+        let out = std::process::Command::new(Self::repo().join("scripts/local-cluster.sh"))
+            .arg(arg)
+            .env("TUSK_HOME", self.home.path())
+            .env("TUSK_BASE_PORT", self.base_port.to_string())
+            .env("DATANODES", self.datanodes.to_string())
+            .env("TUSK_BIN_DIR", &self.bin_dir)
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            bail!(
+                "local-cluster.sh {arg} failed: {}{}",
+                stdout,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// The pid of a role (`namenode`, `datanode-1`, …) from its pid file.
+    pub fn pid(&self, role: &str) -> Result<i32> {
+        let f = self.home.path().join(format!("pids/{role}.pid"));
+        let s = std::fs::read_to_string(&f).with_context(|| format!("{}", f.display()))?;
+        Ok(s.trim().parse()?)
+    }
+
+    /// kill -9 a role.
+    pub fn kill9(&self, role: &str) -> Result<()> {
+        let pid = self.pid(role)?;
+        let st = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
+        if !st.success() {
+            bail!("kill -9 {pid} ({role}) failed");
+        }
+        // Wait until it is gone so `start` sees it stopped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.contains(") Z ") || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Runs the real `dfs` binary against this cluster.
+    pub fn dfs(&self, args: &[&str]) -> std::process::Output {
+        self.dfs_stdin(args, None)
+    }
+
+    /// Runs `dfs` with `stdin` piped in.
+    pub fn dfs_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+        use std::io::Write;
+        let mut cmd = std::process::Command::new(self.bin_dir.join("dfs"));
+        cmd.args(args)
+            .env("TUSK_NAMENODE", self.nn_addr())
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn dfs");
+        if let Some(data) = stdin {
+            let mut si = child.stdin.take().expect("stdin");
+            si.write_all(data).expect("write stdin");
+        }
+        child.wait_with_output().expect("wait dfs")
+    }
+
+    /// A library client for this cluster.
+    pub async fn client(&self) -> Result<DfsClient> {
+        let cfg = ClientConfig::default()
+            .with_namenode(self.nn_addr())
+            .with_user(&tusk_common::sys::login_user());
+        Ok(DfsClient::connect(cfg).await?)
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = self.script("stop");
+    }
+}
+
+/// Picks a base port whose range (B .. B+10*(n+1)+5) is free right now.
+fn free_base_port() -> Result<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let base: u16 = rng.gen_range(20_000..55_000) / 100 * 100;
+        let free = (0..100u16).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok());
+        if free {
+            return Ok(base);
+        }
+    }
+    bail!("no free port range found")
+}

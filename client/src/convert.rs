@@ -1,0 +1,177 @@
+//! Proto ⇄ domain conversions, in one place.
+
+use crate::types::*;
+use tusk_proto as pb;
+
+pub(crate) fn file_status(s: pb::FileStatus, path: String) -> FileStatus {
+    FileStatus {
+        path,
+        file_type: if s.file_type == pb::FileType::Directory as i32 {
+            FileType::Directory
+        } else {
+            FileType::File
+        },
+        length: s.length,
+        owner: s.owner,
+        group: s.group,
+        permission: s.permission & 0o7777,
+        mtime_ms: s.mtime_ms,
+        atime_ms: s.atime_ms,
+        replication: s.replication,
+        block_size: s.block_size,
+        file_id: s.file_id,
+        children_num: s.children_num,
+        under_construction: s.under_construction,
+    }
+}
+
+pub(crate) fn content_summary(r: pb::GetContentSummaryResponse) -> ContentSummary {
+    ContentSummary {
+        length: r.length,
+        file_count: r.file_count,
+        directory_count: r.directory_count,
+        space_consumed: r.space_consumed,
+        quota: u64::try_from(r.quota).ok(),
+        space_quota: u64::try_from(r.space_quota).ok(),
+    }
+}
+
+pub(crate) fn fs_stats(r: pb::GetFsStatsResponse) -> FsStats {
+    FsStats {
+        capacity: r.capacity,
+        used: r.used,
+        remaining: r.remaining,
+        live_datanodes: r.live_datanodes,
+        dead_datanodes: r.dead_datanodes,
+        under_replicated_blocks: r.under_replicated_blocks,
+        corrupt_blocks: r.corrupt_blocks,
+        missing_blocks: r.missing_blocks,
+        total_blocks: r.total_blocks,
+        total_files: r.total_files,
+        safe_mode: r.safe_mode,
+    }
+}
+
+pub(crate) fn server_defaults(r: pb::GetServerDefaultsResponse) -> ServerDefaults {
+    ServerDefaults {
+        block_size: r.block_size,
+        replication: r.replication,
+        bytes_per_checksum: r.bytes_per_checksum,
+        write_packet_size: r.write_packet_size,
+        superuser: r.superuser,
+        supergroup: r.supergroup,
+    }
+}
+
+pub(crate) fn datanode_info(d: pb::DatanodeInfo) -> DatanodeInfo {
+    DatanodeInfo {
+        uuid: d.uuid,
+        host: d.host,
+        data_addr: d.data_addr,
+        http_addr: d.http_addr,
+        rack: d.rack,
+    }
+}
+
+pub(crate) fn datanode_info_to_pb(d: &DatanodeInfo) -> pb::DatanodeInfo {
+    pb::DatanodeInfo {
+        uuid: d.uuid.clone(),
+        host: d.host.clone(),
+        data_addr: d.data_addr.clone(),
+        http_addr: d.http_addr.clone(),
+        rack: d.rack.clone(),
+    }
+}
+
+pub(crate) fn datanode_report(e: pb::DatanodeReportEntry) -> DatanodeReport {
+    DatanodeReport {
+        info: datanode_info(e.info.unwrap_or_default()),
+        live: e.live,
+        capacity: e.capacity,
+        used: e.used,
+        remaining: e.remaining,
+        num_blocks: e.num_blocks,
+        last_heartbeat_ms_ago: e.last_heartbeat_ms_ago,
+        xceivers: e.xceivers,
+        admin_state: e.admin_state,
+    }
+}
+
+pub(crate) fn block(b: pb::Block) -> Block {
+    Block {
+        id: b.block_id,
+        genstamp: b.genstamp,
+        num_bytes: b.num_bytes,
+    }
+}
+
+pub(crate) fn block_to_pb(b: &Block) -> pb::Block {
+    pb::Block {
+        block_id: b.id,
+        genstamp: b.genstamp,
+        num_bytes: b.num_bytes,
+    }
+}
+
+pub(crate) fn located_block(b: pb::LocatedBlock) -> LocatedBlock {
+    LocatedBlock {
+        block: block(b.block.unwrap_or_default()),
+        offset: b.offset,
+        locations: b.locations.into_iter().map(datanode_info).collect(),
+        corrupt: b.corrupt,
+    }
+}
+
+pub(crate) fn block_locations(r: pb::GetBlockLocationsResponse) -> BlockLocations {
+    BlockLocations {
+        file_length: r.file_length,
+        file_id: r.file_id,
+        under_construction: r.under_construction,
+        blocks: r.blocks.into_iter().map(located_block).collect(),
+    }
+}
+
+pub(crate) fn file_checksum(r: pb::GetFileChecksumResponse) -> FileChecksum {
+    FileChecksum {
+        sha256: <[u8; 32]>::try_from(r.sha256.as_slice()).ok(),
+        length: r.length,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_summary() {
+        let s = file_status(
+            pb::FileStatus {
+                name: "x".into(),
+                file_type: pb::FileType::Directory as i32,
+                permission: 0o40755,
+                ..Default::default()
+            },
+            "/a/x".into(),
+        );
+        assert!(s.is_dir());
+        assert_eq!(s.permission, 0o755);
+        assert_eq!(s.name(), "x");
+        let c = content_summary(pb::GetContentSummaryResponse {
+            quota: -1,
+            space_quota: 100,
+            ..Default::default()
+        });
+        assert_eq!(c.quota, None);
+        assert_eq!(c.space_quota, Some(100));
+        let k = file_checksum(pb::GetFileChecksumResponse {
+            sha256: vec![],
+            length: 3,
+        });
+        assert_eq!(k.sha256, None);
+        let k = file_checksum(pb::GetFileChecksumResponse {
+            sha256: vec![0xab; 32],
+            length: 3,
+        });
+        assert_eq!(k.hex().unwrap(), "ab".repeat(32));
+    }
+}

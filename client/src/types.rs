@@ -1,0 +1,212 @@
+//! Public domain types returned by [`crate::DfsClient`]; proto types stay private
+//! (conversions in `convert.rs`).
+
+/// File or directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    File,
+    Directory,
+}
+
+/// What the namenode knows about one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Absolute path of the entry.
+    pub path: String,
+    pub file_type: FileType,
+    /// Bytes; 0 for directories.
+    pub length: u64,
+    pub owner: String,
+    pub group: String,
+    /// Low 12 bits: sticky + rwxrwxrwx.
+    pub permission: u32,
+    /// Milliseconds since the epoch.
+    pub mtime_ms: u64,
+    pub atime_ms: u64,
+    /// 0 for directories.
+    pub replication: u32,
+    /// 0 for directories.
+    pub block_size: u64,
+    /// Inode id.
+    pub file_id: u64,
+    /// Number of children (directories only).
+    pub children_num: u64,
+    /// The file is open for writing.
+    pub under_construction: bool,
+}
+
+impl FileStatus {
+    pub fn is_dir(&self) -> bool {
+        self.file_type == FileType::Directory
+    }
+    pub fn is_file(&self) -> bool {
+        self.file_type == FileType::File
+    }
+    /// The last path component (`""` for `/`).
+    pub fn name(&self) -> &str {
+        tusk_common::path::file_name(&self.path)
+    }
+}
+
+/// Sizes and counts below a path (`du`, `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContentSummary {
+    pub length: u64,
+    pub file_count: u64,
+    /// Includes the path itself when it is a directory.
+    pub directory_count: u64,
+    /// Length × replication, summed.
+    pub space_consumed: u64,
+    /// Namespace quota; `None` = none.
+    pub quota: Option<u64>,
+    /// Space quota in bytes; `None` = none.
+    pub space_quota: Option<u64>,
+}
+
+/// The recorded whole-file checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChecksum {
+    /// SHA-256 of the file's content; `None` when unknown (after an append).
+    pub sha256: Option<[u8; 32]>,
+    pub length: u64,
+}
+
+impl FileChecksum {
+    /// Lower-case hex of the SHA-256, as `sha256sum` prints it.
+    pub fn hex(&self) -> Option<String> {
+        self.sha256.map(hex::encode)
+    }
+}
+
+/// Cluster totals (`df`, `admin report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FsStats {
+    pub capacity: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub live_datanodes: u64,
+    pub dead_datanodes: u64,
+    pub under_replicated_blocks: u64,
+    pub corrupt_blocks: u64,
+    pub missing_blocks: u64,
+    pub total_blocks: u64,
+    pub total_files: u64,
+    pub safe_mode: bool,
+}
+
+/// The namenode's defaults for new files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDefaults {
+    pub block_size: u64,
+    pub replication: u32,
+    pub bytes_per_checksum: u32,
+    pub write_packet_size: u32,
+    pub superuser: String,
+    pub supergroup: String,
+}
+
+/// Where a datanode is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatanodeInfo {
+    /// Stable identity.
+    pub uuid: String,
+    /// Host name or IP, for locality.
+    pub host: String,
+    /// `ip:port` of its data transfer service.
+    pub data_addr: String,
+    /// `ip:port` of its HTTP server.
+    pub http_addr: String,
+    pub rack: String,
+}
+
+/// One datanode in `datanode_report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatanodeReport {
+    pub info: DatanodeInfo,
+    pub live: bool,
+    pub capacity: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub num_blocks: u64,
+    pub last_heartbeat_ms_ago: u64,
+    pub xceivers: u32,
+    pub admin_state: String,
+}
+
+/// A block: id, generation stamp, length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Block {
+    pub id: u64,
+    pub genstamp: u64,
+    pub num_bytes: u64,
+}
+
+/// A block of a file with its replicas' locations (sorted by distance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedBlock {
+    pub block: Block,
+    /// Offset of the block's first byte in the file.
+    pub offset: u64,
+    pub locations: Vec<DatanodeInfo>,
+    /// Every replica is known corrupt.
+    pub corrupt: bool,
+}
+
+/// The block layout of a file (for readers and MapReduce splits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLocations {
+    pub file_length: u64,
+    pub file_id: u64,
+    pub under_construction: bool,
+    pub blocks: Vec<LocatedBlock>,
+}
+
+/// Options of [`crate::DfsClient::create`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Replace an existing file.
+    pub overwrite: bool,
+    /// `None` = the client's configured value, else the cluster default.
+    pub replication: Option<u32>,
+    /// `None` = the client's configured value, else the cluster default.
+    pub block_size: Option<u64>,
+    /// Mode bits (default 0o644).
+    pub permission: u32,
+    /// Create missing parent directories (default true, as `FileSystem.create`).
+    pub create_parent: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        Self {
+            overwrite: false,
+            replication: None,
+            block_size: None,
+            permission: 0o644,
+            create_parent: true,
+        }
+    }
+}
+
+impl CreateOptions {
+    pub fn with_overwrite(mut self, v: bool) -> Self {
+        self.overwrite = v;
+        self
+    }
+    pub fn with_replication(mut self, v: u32) -> Self {
+        self.replication = Some(v);
+        self
+    }
+    pub fn with_block_size(mut self, v: u64) -> Self {
+        self.block_size = Some(v);
+        self
+    }
+    pub fn with_permission(mut self, v: u32) -> Self {
+        self.permission = v;
+        self
+    }
+    pub fn with_create_parent(mut self, v: bool) -> Self {
+        self.create_parent = v;
+        self
+    }
+}

@@ -1,0 +1,329 @@
+//! The namenode's durable storage: a small ordered key-value trait and its two
+//! implementations, [`SledStore`] (production) and [`MemStore`] (tests).
+//!
+//! The namespace code above only needs point reads, ordered scans under a key
+//! prefix, atomic batches and a durable flush, so that is all the trait offers.
+//! Both implementations pass the same conformance suite (`tests` below).
+
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+/// A storage failure. Fatal for the operation that hit it; the namenode
+/// reports it as an `IOException`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Backend(String),
+    #[error("storage is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// One write in a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// Writes applied all together or not at all, in order (a later write to the
+/// same key wins).
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put(key, value));
+    }
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.ops.push(Op::Delete(key));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// An ordered key-value store (keys compare bytewise).
+pub trait KvStore: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Visits, in key order, the entries whose key starts with `prefix` and is
+    /// `>= start` (`start` shorter than `prefix` means "from the first"), until
+    /// `visit` breaks or the prefix ends.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+    /// Applies every write of `batch` atomically (visible to readers at once,
+    /// durable only after the next [`flush`](KvStore::flush)).
+    fn apply(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The sled-backed store: one sled tree (the default one) with key prefixes.
+///
+/// The `Db` sits in an `Option` so that [`SledStore::close`] can drop it even
+/// if some stray `Arc<SledStore>` is still alive: once closed, the directory
+/// can be reopened by another namenode in the same process.
+pub struct SledStore {
+    db: RwLock<Option<sled::Db>>,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(Self {
+            db: RwLock::new(Some(db)),
+        })
+    }
+
+    /// Flushes and closes the database; later calls fail with `Closed`.
+    pub fn close(&self) -> Result<(), StoreError> {
+        let db = self.db.write().take();
+        match db {
+            Some(db) => {
+                db.flush()?;
+                drop(db);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let g = self.db.read();
+        match g.as_ref() {
+            Some(db) => f(db),
+            None => Err(StoreError::Closed),
+        }
+    }
+}
+
+impl KvStore for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|db| Ok(db.get(key)?.map(|v| v.to_vec())))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.with(|db| {
+            let from = if start > prefix { start } else { prefix };
+            for kv in db.range(from..) {
+                let (k, v) = kv?;
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                if visit(&k, &v).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        self.with(|db| {
+            let mut b = sled::Batch::default();
+            for op in batch.ops {
+                match op {
+                    Op::Put(k, v) => b.insert(k, v),
+                    Op::Delete(k) => b.remove(k),
+                }
+            }
+            db.apply_batch(b)?;
+            Ok(())
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.with(|db| {
+            db.flush()?;
+            Ok(())
+        })
+    }
+}
+
+/// An in-memory store for tests; "durable" means "still in this object", so a
+/// test simulates a restart by building a new namesystem over the same store.
+#[derive(Default)]
+pub struct MemStore {
+    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl KvStore for MemStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.map.read().get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let from = if start > prefix { start } else { prefix };
+        let map = self.map.read();
+        for (k, v) in map.range(from.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if visit(k, v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut map = self.map.write();
+        for op in batch.ops {
+            match op {
+                Op::Put(k, v) => {
+                    map.insert(k, v);
+                }
+                Op::Delete(k) => {
+                    map.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The conformance suite, run against both stores.
+    use super::*;
+
+    fn collect(s: &dyn KvStore, prefix: &[u8], start: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        s.scan(prefix, start, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn conformance(s: &dyn KvStore) {
+        assert_eq!(s.get(b"a").unwrap(), None);
+        let mut b = Batch::default();
+        b.put(b"a1".to_vec(), b"x".to_vec());
+        b.put(b"a3".to_vec(), b"z".to_vec());
+        b.put(b"a2".to_vec(), b"y".to_vec());
+        b.put(b"b1".to_vec(), b"w".to_vec());
+        b.put(b"a0".to_vec(), b"gone".to_vec());
+        b.delete(b"a0".to_vec());
+        assert_eq!(b.len(), 6);
+        s.apply(b).unwrap();
+        s.flush().unwrap();
+        assert_eq!(s.get(b"a1").unwrap().as_deref(), Some(&b"x"[..]));
+        assert_eq!(s.get(b"a0").unwrap(), None);
+        // Prefix scan in key order, stops at the prefix end.
+        let all = collect(s, b"a", b"");
+        let keys: Vec<_> = all.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, vec![b"a1".to_vec(), b"a2".to_vec(), b"a3".to_vec()]);
+        // Scan from a start key.
+        let from2 = collect(s, b"a", b"a2");
+        assert_eq!(from2.len(), 2);
+        assert_eq!(from2[0].1, b"y".to_vec());
+        // Early stop.
+        let mut n = 0;
+        s.scan(b"", b"", &mut |_, _| {
+            n += 1;
+            if n == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        // Overwrite and delete in one batch; later writes win.
+        let mut b = Batch::default();
+        b.put(b"a1".to_vec(), b"x2".to_vec());
+        b.delete(b"a2".to_vec());
+        b.put(b"a2".to_vec(), b"y2".to_vec());
+        b.delete(b"b1".to_vec());
+        s.apply(b).unwrap();
+        assert_eq!(s.get(b"a1").unwrap().as_deref(), Some(&b"x2"[..]));
+        assert_eq!(s.get(b"a2").unwrap().as_deref(), Some(&b"y2"[..]));
+        assert_eq!(s.get(b"b1").unwrap(), None);
+        assert!(collect(s, b"b", b"").is_empty());
+        // Binary keys order bytewise.
+        let mut b = Batch::default();
+        b.put(vec![b'c', 0xff], vec![]);
+        b.put(vec![b'c', 0x00], vec![]);
+        b.put(vec![b'c', 0x7f], vec![]);
+        s.apply(b).unwrap();
+        let keys: Vec<_> = collect(s, b"c", b"").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![vec![b'c', 0], vec![b'c', 0x7f], vec![b'c', 0xff]]);
+    }
+
+    #[test]
+    fn mem_store_conforms() {
+        conformance(&MemStore::new());
+    }
+
+    #[test]
+    fn sled_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        conformance(&s);
+        s.close().unwrap();
+        assert!(matches!(s.get(b"a1"), Err(StoreError::Closed)));
+    }
+
+    #[test]
+    fn sled_store_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+            let mut b = Batch::default();
+            b.put(b"k".to_vec(), b"v".to_vec());
+            s.apply(b).unwrap();
+            s.flush().unwrap();
+            s.close().unwrap();
+        }
+        // Reopening in the same process works only if the first Db is gone.
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        s.close().unwrap();
+    }
+}

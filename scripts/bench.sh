@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Whole-system benchmarks. Every figure is printed beside a baseline measured
+# in the same run, as a ratio, because this machine is shared and noisy.
+#
+#   scripts/bench.sh storage    dfs put/get (replication 1 and 3) vs cp/cat,
+#                               namenode ops/s with 8 clients, namenode start-up
+#                               and memory with 1,000,000 files
+#
+# Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
+# BENCH_FILES (default 1000000), TUSK_BASE_PORT (default 31000).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+what=${1:-storage}
+[[ $what == storage ]] || { echo "usage: $0 storage" >&2; exit 1; }
+
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+NN_OPS=${BENCH_NN_OPS:-40000}
+FILES=${BENCH_FILES:-1000000}
+export TUSK_BASE_PORT=${TUSK_BASE_PORT:-31000}
+
+cargo build --release --bins -q
+bin=$repo/target/release
+dfs=$bin/dfs
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tusk-bench.XXXXXX")
+export TUSK_HOME=$work/cluster
+export TUSK_BIN_DIR=$bin
+cleanup() { scripts/local-cluster.sh stop >/dev/null 2>&1 || true; pkill -f "$work/nn1m" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+# secs START END
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+mbps() { awk -v mb="$SIZE_MB" -v s="$1" 'BEGIN { printf "%.0f", mb / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# timed CMD... -> seconds of the second of two runs (the first warms memory,
+# which this VM hands back to its host when idle).
+timed() {
+  local t0 t1
+  "$@" >/dev/null
+  t0=$(now); "$@" >/dev/null; t1=$(now)
+  secs "$t0" "$t1"
+}
+
+echo "# storage benchmark, $(date -u +%F), $(nproc) cores, ${SIZE_MB} MiB file"
+eval "$(scripts/local-cluster.sh start)"
+
+src=$work/src.bin
+head -c $((SIZE_MB << 20)) /dev/urandom > "$src"
+
+cp_s=$(timed cp "$src" "$work/cp.bin")
+cpsync_s=$(timed bash -c "cp '$src' '$work/cp.bin' && sync '$work/cp.bin'")
+cat_s=$(timed bash -c "cat '$src' > /dev/null")
+sha_s=$(timed sha256sum "$src")
+rm -f "$work/cp.bin"
+printf '%-34s %8s MB/s\n' "baseline cp" "$(mbps "$cp_s")"
+printf '%-34s %8s MB/s\n' "baseline cp + sync" "$(mbps "$cpsync_s")"
+printf '%-34s %8s MB/s\n' "baseline cat (page cache)" "$(mbps "$cat_s")"
+printf '%-34s %8s MB/s\n' "baseline sha256sum" "$(mbps "$sha_s")"
+
+for r in 1 3; do
+  put_s=$(timed "$dfs" -D dfs.replication=$r put -f "$src" /bench/r$r)
+  cat_dfs_s=$(timed bash -c "'$dfs' cat /bench/r$r > /dev/null")
+  get_s=$(timed bash -c "rm -f '$work/get.bin'; '$dfs' get /bench/r$r '$work/get.bin'")
+  cmp -s "$src" "$work/get.bin" || { echo "bench: get of /bench/r$r differs from the source" >&2; exit 1; }
+  rm -f "$work/get.bin"
+  eval "put$r=$(mbps "$put_s")"
+  printf '%-34s %8s MB/s  %5sx cp  %5sx cp+sync\n' "dfs put, replication $r" "$(mbps "$put_s")" \
+    "$(ratio "$cp_s" "$put_s")" "$(ratio "$cpsync_s" "$put_s")"
+  printf '%-34s %8s MB/s  %5sx cat\n' "dfs get (to a local file), repl. $r" "$(mbps "$get_s")" "$(ratio "$cat_s" "$get_s")"
+  printf '%-34s %8s MB/s  %5sx cat\n' "dfs cat > /dev/null, repl. $r" "$(mbps "$cat_dfs_s")" "$(ratio "$cat_s" "$cat_dfs_s")"
+done
+printf '%-34s %8s\n' "put replication 3 / replication 1" "$(ratio "$put3" "$put1")"
+
+echo
+echo "# namenode operations over RPC, 8 concurrent clients, ${NN_OPS} ops per phase"
+"$bin/tusk-bench" nn --namenode "$TUSK_NAMENODE" --clients 8 --ops "$NN_OPS"
+
+scripts/local-cluster.sh stop >/dev/null
+
+echo
+echo "# namenode start-up and memory with ${FILES} files"
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# start_nn DIR PORT: sets nn_pid and nn_secs (seconds until it answers).
+start_nn() {
+  local t0 t1
+  t0=$(now)
+  "$bin/namenode" --name-dir "$1" --rpc-addr "127.0.0.1:$2" --http-addr "127.0.0.1:$(($2 + 1))" \
+    >"$1.log" 2>&1 &
+  nn_pid=$!
+  until "$dfs" --namenode "127.0.0.1:$2" test -d / 2>/dev/null; do sleep 0.05; done
+  t1=$(now)
+  nn_secs=$(secs "$t0" "$t1")
+}
+mkdir -p "$work/nn-empty" "$work/nn1m"
+start_nn "$work/nn-empty/name" $((TUSK_BASE_PORT + 50)); empty_s=$nn_secs
+"$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 50))" ls / >/dev/null
+empty_rss=$(rss_kb "$nn_pid")
+kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
+
+t0=$(now)
+"$bin/namenode" --name-dir "$work/nn1m/name" --generate-files "$FILES" >/dev/null 2>&1
+t1=$(now)
+printf '%-34s %8s s\n' "generate ${FILES} files" "$(secs "$t0" "$t1")"
+du_mb=$(du -sm "$work/nn1m/name" | awk '{print $1}')
+start_nn "$work/nn1m/name" $((TUSK_BASE_PORT + 60)); big_s=$nn_secs
+# Touch a sample of the namespace so the figure is not just an idle process.
+"$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" ls /bench/d000000 >/dev/null
+"$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" count /bench >/dev/null
+big_rss=$(rss_kb "$nn_pid")
+kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
+printf '%-34s %8s s   (empty namespace: %s s)\n' "start-up to first answer, ${FILES} files" "$big_s" "$empty_s"
+printf '%-34s %8s MiB (empty namespace: %s MiB; store on disk: %s MiB)\n' "resident memory, ${FILES} files" \
+  "$((big_rss / 1024))" "$((empty_rss / 1024))" "$du_mb"

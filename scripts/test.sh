@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything the test suite needs on a fresh machine, then the tests.
+# .ci/run calls this; README's second command is this.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+
+need_apt=()
+command -v curl >/dev/null || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+  echo "test.sh: installing ${need_apt[*]}" >&2
+  if [[ $(id -u) == 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  fi
+fi
+
+# The multi-process tests drive the real binaries through scripts/local-cluster.sh.
+cargo build --bins
+export TUSK_BIN_DIR=$repo/target/debug
+
+# Two test threads: this is a 2-core machine and every test runs a cluster.
+cargo test --workspace -- --test-threads=2 "$@"

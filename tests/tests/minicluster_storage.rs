@@ -1,0 +1,306 @@
+//! The storage core on an in-process MiniCluster: files of every shape,
+//! replication, checksums, corruption, restarts, permissions, bad input.
+
+mod common;
+
+use common::{data, read_file, sha256_hex, write_file};
+use std::time::Duration;
+use tusk_client::{CreateOptions, DfsError};
+use tusk_tests::{wait_for, MiniCluster};
+
+const MB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_every_shape_round_trip_with_their_checksum() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?; // 1 MiB blocks
+    let c = cluster.client().await?;
+    c.mkdirs("/shapes", 0o755, true).await?;
+    for (name, len) in [
+        ("empty", 0),
+        ("one-byte", 1),
+        ("one-chunk-minus-one", 511),
+        ("exactly-one-block", MB),
+        ("several-blocks-and-a-tail", 3 * MB + 12_345),
+    ] {
+        let path = format!("/shapes/{name}");
+        let bytes = data(len, len as u64);
+        write_file(&c, &path, &bytes).await?;
+        let back = read_file(&c, &path).await?;
+        assert_eq!(back.len(), bytes.len(), "{path}: length");
+        assert!(back == bytes, "{path}: content differs");
+        let st = c.get_file_info(&path).await?.expect("file exists");
+        assert_eq!(st.length, len as u64, "{path}: recorded length");
+        let sum = c.file_checksum(&path).await?;
+        assert_eq!(hex::encode(sum), sha256_hex(&bytes), "{path}: SHA-256");
+        let blocks = c.block_locations(&path).await?;
+        assert_eq!(blocks.len(), len.div_ceil(MB), "{path}: block count");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_puts_each_replica_on_a_different_datanode() -> anyhow::Result<()> {
+    let cluster = MiniCluster::builder().datanodes(4).build().await?;
+    let c = cluster.client().await?;
+    write_file(&c, "/r3", &data(2 * MB + 7, 1)).await?;
+    let opts = CreateOptions::default().with_replication(2);
+    let mut w = c.create("/r2", opts).await?;
+    w.write(&data(MB + 3, 2)).await?;
+    w.close().await?;
+
+    for (path, want) in [("/r3", 3), ("/r2", 2)] {
+        for b in c.block_locations(path).await? {
+            let mut hosts: Vec<String> = b.locations.iter().map(|d| d.uuid.clone()).collect();
+            hosts.sort();
+            hosts.dedup();
+            assert_eq!(hosts.len(), want, "{path} blk_{}: distinct locations", b.block_id);
+            // And the bytes really are on that many datanodes' disks.
+            assert_eq!(cluster.replica_holders(b.block_id).len(), want, "{path} blk_{} on disk", b.block_id);
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_or_missing_replica_is_survived_and_reported() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    let bytes = data(2 * MB + 100, 3);
+    write_file(&c, "/victim", &bytes).await?;
+    let blocks = c.block_locations("/victim").await?;
+
+    // Corrupt the replica the reader would try first, for every block; delete
+    // another replica of the first block entirely.
+    for b in &blocks {
+        let first = &b.locations[0].uuid;
+        let i = (0..cluster.num_datanodes())
+            .find(|&i| cluster.datanode_uuid(i).as_deref() == Some(first.as_str()))
+            .expect("a datanode with that uuid");
+        cluster.corrupt_replica(i, b.block_id)?;
+    }
+    let b0 = &blocks[0];
+    let second = &b0.locations[1].uuid;
+    let j = (0..cluster.num_datanodes())
+        .find(|&i| cluster.datanode_uuid(i).as_deref() == Some(second.as_str()))
+        .unwrap();
+    cluster.delete_replica(j, b0.block_id)?;
+
+    let back = read_file(&c, "/victim").await?;
+    assert!(back == bytes, "read must fall back to a good replica");
+
+    // The namenode heard about the corrupt replicas: they are no longer offered first.
+    wait_for("corrupt replicas to be reported", Duration::from_secs(10), || {
+        let c = c.clone();
+        let blocks = blocks.clone();
+        async move {
+            let now = match c.block_locations("/victim").await {
+                Ok(b) => b,
+                Err(_) => return false,
+            };
+            now.iter().zip(blocks.iter()).all(|(n, old)| {
+                !n.locations.iter().any(|d| d.uuid == old.locations[0].uuid)
+            })
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namenode_restart_keeps_the_namespace_and_rebuilds_the_block_map() -> anyhow::Result<()> {
+    let mut cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    c.mkdirs("/keep/a/b", 0o750, true).await?;
+    let bytes = data(3 * MB + 5, 4);
+    write_file(&c, "/keep/a/file", &bytes).await?;
+    c.rename("/keep/a/file", "/keep/a/b/moved", false).await?;
+    c.set_permission("/keep/a/b/moved", 0o600).await?;
+    drop(c);
+
+    cluster.restart_namenode().await?;
+    cluster.wait_active().await?;
+    let c = cluster.client().await?;
+    let st = c.get_file_info("/keep/a/b").await?.expect("dir survives");
+    assert_eq!(st.permission, 0o750);
+    let f = c.get_file_info("/keep/a/b/moved").await?.expect("file survives");
+    assert_eq!(f.permission, 0o600);
+    assert!(c.get_file_info("/keep/a/file").await?.is_none());
+    // Locations come back from block reports, and the data reads.
+    let back = read_file(&c, "/keep/a/b/moved").await?;
+    assert!(back == bytes);
+    assert_eq!(hex::encode(c.file_checksum("/keep/a/b/moved").await?), sha256_hex(&bytes));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datanode_restart_keeps_its_replicas() -> anyhow::Result<()> {
+    let mut cluster = MiniCluster::builder().datanodes(1).replication(1).build().await?;
+    let c = cluster.client().await?;
+    let bytes = data(MB + 1, 5);
+    write_file(&c, "/solo", &bytes).await?;
+    cluster.restart_datanode(0).await?;
+    cluster.wait_active().await?;
+    wait_for("the datanode's block report", Duration::from_secs(10), || {
+        let c = c.clone();
+        async move {
+            matches!(c.block_locations("/solo").await, Ok(b) if b.iter().all(|b| !b.locations.is_empty()))
+        }
+    })
+    .await?;
+    assert!(read_file(&c, "/solo").await? == bytes);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_directories_are_listed_in_pages() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    c.mkdirs("/big", 0o755, false).await?;
+    let n = 2_345;
+    let futs: Vec<_> = (0..n)
+        .map(|i| {
+            let c = c.clone();
+            async move { c.mkdirs(&format!("/big/d{i:05}"), 0o755, false).await }
+        })
+        .collect();
+    for r in futures_join(futs).await {
+        r?;
+    }
+    let first = c.list_page("/big", "").await?;
+    assert!(first.entries.len() <= 1000, "a page is bounded");
+    assert!(first.remaining > 0);
+    let all = c.list("/big").await?;
+    assert_eq!(all.len(), n);
+    let names: Vec<_> = all.iter().map(|s| s.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "listing is sorted");
+    assert_eq!(names[0], "d00000");
+    Ok(())
+}
+
+async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    // Run in batches of 64 so the test stays a burst of concurrent RPCs.
+    let mut futs = futs;
+    while !futs.is_empty() {
+        let rest = futs.split_off(futs.len().min(64));
+        let batch = std::mem::replace(&mut futs, rest);
+        let handles: Vec<_> = batch.into_iter().map(|f| Box::pin(f)).collect();
+        for h in handles {
+            out.push(h.await);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_and_delete_follow_hdfs_semantics() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    c.mkdirs("/src/inner", 0o755, true).await?;
+    c.mkdirs("/dst", 0o755, true).await?;
+    write_file(&c, "/src/f", b"hello").await?;
+
+    // Into a directory when the destination is one.
+    c.rename("/src/f", "/dst", false).await?;
+    assert!(c.get_file_info("/dst/f").await?.is_some());
+    // A directory cannot move into itself.
+    assert!(c.rename("/src", "/src/inner/x", false).await.is_err());
+    // Missing source.
+    assert!(matches!(c.rename("/nope", "/x", false).await, Err(DfsError::FileNotFound { .. })));
+    // Existing file at the destination without overwrite.
+    write_file(&c, "/dst/g", b"g").await?;
+    assert!(c.rename("/dst/f", "/dst/g", false).await.is_err());
+    c.rename("/dst/f", "/dst/g", true).await?;
+    assert_eq!(read_file(&c, "/dst/g").await?, b"hello");
+
+    // Non-empty directory needs recursive.
+    assert!(c.delete("/src", false).await.is_err());
+    assert!(c.get_file_info("/src/inner").await?.is_some(), "nothing deleted");
+    assert!(c.delete("/src", true).await?);
+    assert!(c.get_file_info("/src").await?.is_none());
+    assert!(!c.delete("/src", true).await?, "deleting a missing path says so");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    write_file(&c, "/file", b"x").await?;
+    c.mkdirs("/dir", 0o755, false).await?;
+
+    // A path under a file.
+    let e = c.mkdirs("/file/sub", 0o755, true).await.unwrap_err();
+    assert!(e.to_string().contains("/file"), "{e}");
+    // Creating an existing file without overwrite.
+    let e = c.create("/file", CreateOptions::default()).await.err().expect("exists");
+    assert!(matches!(e, DfsError::AlreadyExists { .. }), "{e}");
+    assert_eq!(read_file(&c, "/file").await?, b"x", "the old file is intact");
+    // Reading a directory.
+    assert!(c.open("/dir").await.is_err());
+    // Missing path.
+    let e = c.open("/missing").await.err().expect("missing");
+    assert!(matches!(e, DfsError::FileNotFound { .. }), "{e}");
+    assert!(e.to_string().contains("/missing"), "{e}");
+    // Invalid names: too long a component.
+    let long = format!("/{}", "n".repeat(256));
+    assert!(c.mkdirs(&long, 0o755, false).await.is_err());
+    // A file held open by another writer.
+    let other = cluster.client().await?;
+    let mut w = c.create("/open", CreateOptions::default()).await?;
+    w.write(b"partial").await?;
+    let e = other
+        .create("/open", CreateOptions::default().with_overwrite(true))
+        .await
+        .err()
+        .expect("held by a writer");
+    assert!(e.to_string().contains("/open"), "{e}");
+    w.close().await?;
+    assert_eq!(read_file(&c, "/open").await?, b"partial");
+    // Nothing unexpected appeared.
+    let names: Vec<_> = c.list("/").await?.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["dir", "file", "open"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_checked_on_every_operation() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let root = cluster.client().await?;
+    root.mkdirs("/user/alice", 0o755, true).await?;
+    root.set_owner("/user/alice", "alice", "alice").await?;
+    root.set_permission("/user/alice", 0o700).await?;
+    let alice = cluster.client_as("alice").await?;
+    let bob = cluster.client_as("bob").await?;
+
+    write_file(&alice, "/user/alice/secret", b"alice's").await?;
+    let st = alice.get_file_info("/user/alice/secret").await?.unwrap();
+    assert_eq!(st.owner, "alice");
+    assert_eq!(st.group, "alice", "group is inherited from the parent directory");
+
+    // bob can neither traverse, read, list, create nor delete there.
+    assert!(matches!(bob.open("/user/alice/secret").await, Err(DfsError::PermissionDenied { .. })));
+    assert!(bob.list("/user/alice").await.is_err());
+    assert!(bob.mkdirs("/user/alice/x", 0o755, false).await.is_err());
+    assert!(bob.delete("/user/alice/secret", false).await.is_err());
+    // bob cannot write in / (owned by the superuser, 0755).
+    let e = bob.mkdirs("/bobdir", 0o755, false).await.unwrap_err();
+    assert!(matches!(e, DfsError::PermissionDenied { .. }), "{e}");
+    assert!(e.to_string().contains("bob"), "{e}");
+    // Only the owner (or superuser) may chmod; only the superuser may chown.
+    assert!(bob.set_permission("/user/alice", 0o777).await.is_err());
+    assert!(alice.set_owner("/user/alice/secret", "bob", "").await.is_err());
+    // Opened up, bob can read.
+    alice.set_permission("/user/alice", 0o755).await?;
+    alice.set_permission("/user/alice/secret", 0o644).await?;
+    assert_eq!(read_file(&bob, "/user/alice/secret").await?, b"alice's");
+    // But still not write.
+    assert!(bob
+        .create("/user/alice/secret", CreateOptions::default().with_overwrite(true))
+        .await
+        .is_err());
+    assert_eq!(read_file(&alice, "/user/alice/secret").await?, b"alice's");
+    Ok(())
+}
