@@ -5,6 +5,7 @@ use tusk_proto as pb;
 
 pub(crate) fn file_status(s: pb::FileStatus, path: String) -> FileStatus {
     FileStatus {
+        name: tusk_common::path::file_name(&path).to_string(),
         path,
         file_type: if s.file_type == pb::FileType::Directory as i32 {
             FileType::Directory
@@ -97,14 +98,6 @@ pub(crate) fn datanode_report(e: pb::DatanodeReportEntry) -> DatanodeReport {
     }
 }
 
-pub(crate) fn block(b: pb::Block) -> Block {
-    Block {
-        id: b.block_id,
-        genstamp: b.genstamp,
-        num_bytes: b.num_bytes,
-    }
-}
-
 pub(crate) fn block_to_pb(b: &Block) -> pb::Block {
     pb::Block {
         block_id: b.id,
@@ -114,8 +107,11 @@ pub(crate) fn block_to_pb(b: &Block) -> pb::Block {
 }
 
 pub(crate) fn located_block(b: pb::LocatedBlock) -> LocatedBlock {
+    let blk = b.block.unwrap_or_default();
     LocatedBlock {
-        block: block(b.block.unwrap_or_default()),
+        block_id: blk.block_id,
+        genstamp: blk.genstamp,
+        num_bytes: blk.num_bytes,
         offset: b.offset,
         locations: b.locations.into_iter().map(datanode_info).collect(),
         corrupt: b.corrupt,
@@ -133,7 +129,7 @@ pub(crate) fn block_locations(r: pb::GetBlockLocationsResponse) -> BlockLocation
 
 pub(crate) fn file_checksum(r: pb::GetFileChecksumResponse) -> FileChecksum {
     FileChecksum {
-        sha256: <[u8; 32]>::try_from(r.sha256.as_slice()).ok(),
+        sha256: <[u8; 32]>::try_from(&r.sha256[..]).ok(),
         length: r.length,
     }
 }
@@ -155,7 +151,7 @@ mod tests {
         );
         assert!(s.is_dir());
         assert_eq!(s.permission, 0o755);
-        assert_eq!(s.name(), "x");
+        assert_eq!(s.name, "x");
         let c = content_summary(pb::GetContentSummaryResponse {
             quota: -1,
             space_quota: 100,
@@ -164,12 +160,12 @@ mod tests {
         assert_eq!(c.quota, None);
         assert_eq!(c.space_quota, Some(100));
         let k = file_checksum(pb::GetFileChecksumResponse {
-            sha256: vec![],
+            sha256: Default::default(),
             length: 3,
         });
         assert_eq!(k.sha256, None);
         let k = file_checksum(pb::GetFileChecksumResponse {
-            sha256: vec![0xab; 32],
+            sha256: vec![0xab; 32].into(),
             length: 3,
         });
         assert_eq!(k.hex().unwrap(), "ab".repeat(32));

@@ -103,11 +103,18 @@ impl DfsError {
             .map(|s| s.rsplit('.').next().unwrap_or(s).to_string());
         let msg = status.message().to_string();
         let path = path.to_string();
+        // The cause is printed after our own "Permission denied: ".
+        let denied = || DfsError::PermissionDenied {
+            msg: msg
+                .strip_prefix("Permission denied: ")
+                .unwrap_or(&msg)
+                .to_string(),
+        };
         use tonic::Code;
         match (class.as_deref(), status.code()) {
             (Some("FileNotFoundException"), _) => DfsError::FileNotFound { path },
             (Some("FileAlreadyExistsException"), _) => DfsError::AlreadyExists { path },
-            (Some("AccessControlException"), _) => DfsError::PermissionDenied { msg },
+            (Some("AccessControlException"), _) => denied(),
             (Some("ParentNotDirectoryException"), _) => DfsError::NotDirectory { path },
             (Some("PathIsNotEmptyDirectoryException"), _) => DfsError::NotEmpty { path },
             (Some("PathIsDirectoryException") | Some("IsDirectoryException"), _) => {
@@ -123,9 +130,7 @@ impl DfsError {
             (Some("InvalidPathException"), _) => DfsError::InvalidPath { path, msg },
             (None, Code::NotFound) => DfsError::FileNotFound { path },
             (None, Code::AlreadyExists) => DfsError::AlreadyExists { path },
-            (None, Code::PermissionDenied) | (None, Code::Unauthenticated) => {
-                DfsError::PermissionDenied { msg }
-            }
+            (None, Code::PermissionDenied) | (None, Code::Unauthenticated) => denied(),
             (None, Code::Unavailable) => DfsError::Unreachable {
                 addr: String::new(),
                 cause: msg,
@@ -154,7 +159,7 @@ impl DfsError {
             DfsError::InvalidPath { msg, .. } => format!("Invalid path: {msg}"),
             DfsError::Lease { msg, .. } => msg.clone(),
             DfsError::QuotaExceeded { msg, .. } => format!("Quota exceeded: {msg}"),
-            DfsError::Io { source, .. } => source.to_string(),
+            DfsError::Io { source, .. } => io_cause(source),
             other => other.to_string(),
         }
     }
@@ -170,6 +175,25 @@ impl DfsError {
         DfsError::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// An I/O error as a shell prints it (`No such file or directory`, ...).
+pub fn io_cause(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "No such file or directory".into(),
+        K::AlreadyExists => "File exists".into(),
+        K::PermissionDenied => "Permission denied".into(),
+        K::IsADirectory => "Is a directory".into(),
+        K::NotADirectory => "Not a directory".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
         }
     }
 }
@@ -241,7 +265,11 @@ mod tests {
             "Permission denied: user=bob, access=WRITE, inode=\"/\""
         );
         let e = DfsError::from_status(
-            status(tonic::Code::FailedPrecondition, "m", Some("SafeModeException")),
+            status(
+                tonic::Code::FailedPrecondition,
+                "m",
+                Some("SafeModeException"),
+            ),
             "/x",
         );
         assert!(matches!(e, DfsError::SafeMode { .. }));
@@ -266,7 +294,13 @@ mod tests {
         );
         assert!(matches!(e, DfsError::FileNotFound { .. }));
         let e = DfsError::from_status(status(tonic::Code::Internal, "boom", None), "/q");
-        assert!(matches!(e, DfsError::Rpc { code: tonic::Code::Internal, .. }));
+        assert!(matches!(
+            e,
+            DfsError::Rpc {
+                code: tonic::Code::Internal,
+                ..
+            }
+        ));
         assert!(DfsError::is_unreachable_status(&status(
             tonic::Code::Unavailable,
             "tcp connect error",

@@ -13,6 +13,8 @@ pub enum FileType {
 pub struct FileStatus {
     /// Absolute path of the entry.
     pub path: String,
+    /// Its last component (`""` for `/`).
+    pub name: String,
     pub file_type: FileType,
     /// Bytes; 0 for directories.
     pub length: u64,
@@ -41,10 +43,6 @@ impl FileStatus {
     }
     pub fn is_file(&self) -> bool {
         self.file_type == FileType::File
-    }
-    /// The last path component (`""` for `/`).
-    pub fn name(&self) -> &str {
-        tusk_common::path::file_name(&self.path)
     }
 }
 
@@ -75,6 +73,16 @@ impl FileChecksum {
     /// Lower-case hex of the SHA-256, as `sha256sum` prints it.
     pub fn hex(&self) -> Option<String> {
         self.sha256.map(hex::encode)
+    }
+}
+
+/// The SHA-256 bytes (empty when unknown), so `hex::encode(checksum)` works.
+impl AsRef<[u8]> for FileChecksum {
+    fn as_ref(&self) -> &[u8] {
+        match &self.sha256 {
+            Some(s) => s,
+            None => &[],
+        }
     }
 }
 
@@ -144,12 +152,27 @@ pub struct Block {
 /// A block of a file with its replicas' locations (sorted by distance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocatedBlock {
-    pub block: Block,
+    pub block_id: u64,
+    /// Generation stamp the replicas must have.
+    pub genstamp: u64,
+    /// Length of the block (final for complete blocks).
+    pub num_bytes: u64,
     /// Offset of the block's first byte in the file.
     pub offset: u64,
     pub locations: Vec<DatanodeInfo>,
     /// Every replica is known corrupt.
     pub corrupt: bool,
+}
+
+impl LocatedBlock {
+    /// Id, generation stamp and length.
+    pub fn block(&self) -> Block {
+        Block {
+            id: self.block_id,
+            genstamp: self.genstamp,
+            num_bytes: self.num_bytes,
+        }
+    }
 }
 
 /// The block layout of a file (for readers and MapReduce splits).

@@ -1,0 +1,570 @@
+//! [`DfsReader`]: the read path.
+//!
+//! Each block is read from its closest replica with one ReadBlock stream;
+//! every chunk's CRC32C is verified. A checksum mismatch (reported to the
+//! namenode with ReportBadBlocks), a missing replica or a dead datanode moves
+//! the read to the next replica from the same offset. When every known
+//! replica failed, the locations are fetched again once (they may be stale);
+//! only then does the read fail, naming the block, the path and each
+//! datanode's cause.
+
+use crate::client::DfsClient;
+use crate::convert;
+use crate::error::{DfsError, Result};
+use crate::packet::{verify_chunks, BYTES_PER_CHECKSUM};
+use crate::types::{DatanodeInfo, LocatedBlock};
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tusk_proto as pb;
+
+/// A file open for reading: sequential [`DfsReader::read`] with
+/// [`DfsReader::seek`], and positional [`DfsReader::read_at`] (`&self`,
+/// usable concurrently).
+pub struct DfsReader {
+    shared: Arc<Shared>,
+    /// File offset of the next byte `read` returns.
+    pos: u64,
+    /// Data already fetched, starting at `pos`.
+    pending: Bytes,
+    /// The block stream feeding sequential reads.
+    cursor: Option<Cursor>,
+}
+
+/// What positional and sequential reads share.
+struct Shared {
+    client: DfsClient,
+    path: String,
+    length: u64,
+    blocks: RwLock<Vec<LocatedBlock>>,
+    /// Replicas that failed, per block id: (uuid, "addr: cause", checksum?).
+    failed: Mutex<HashMap<u64, Vec<Failure>>>,
+    /// Blocks whose locations were already fetched again.
+    refetched: Mutex<HashSet<u64>>,
+}
+
+#[derive(Clone)]
+struct Failure {
+    uuid: String,
+    what: String,
+    checksum: bool,
+}
+
+/// Reads `[pos, end)` of one block, switching replicas on failure.
+struct Cursor {
+    block_index: usize,
+    pos: u64,
+    end: u64,
+    stream: Option<OpenStream>,
+}
+
+struct OpenStream {
+    stream: tonic::Streaming<pb::ReadBlockResponse>,
+    node: DatanodeInfo,
+    /// Block-relative offset the next response must start at (`None`
+    /// before the first response).
+    next: Option<u64>,
+    /// Block-relative offset asked for.
+    requested: u64,
+}
+
+impl DfsClient {
+    /// Opens a file for reading.
+    pub async fn open(&self, path: &str) -> Result<DfsReader> {
+        let p = self.resolve(path)?;
+        let locs = match self.get_block_locations(&p, 0, 0).await {
+            Ok(l) => l,
+            Err(e) => {
+                if let Ok(Some(st)) = self.get_file_info(&p).await {
+                    if st.is_dir() {
+                        return Err(DfsError::IsDirectory { path: p });
+                    }
+                }
+                return Err(e);
+            }
+        };
+        Ok(DfsReader {
+            shared: Arc::new(Shared {
+                client: self.clone(),
+                path: p,
+                length: locs.file_length,
+                blocks: RwLock::new(locs.blocks),
+                failed: Mutex::new(HashMap::new()),
+                refetched: Mutex::new(HashSet::new()),
+            }),
+            pos: 0,
+            pending: Bytes::new(),
+            cursor: None,
+        })
+    }
+
+    /// Reads a whole file into memory.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let mut r = self.open(path).await?;
+        r.read_to_end().await
+    }
+}
+
+impl DfsReader {
+    /// The file's path.
+    pub fn path(&self) -> &str {
+        &self.shared.path
+    }
+
+    /// The file's length when it was opened.
+    pub fn len(&self) -> u64 {
+        self.shared.length
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.shared.length == 0
+    }
+
+    /// The offset the next `read` starts at.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Moves the read position (past the end is allowed: reads return 0).
+    pub fn seek(&mut self, pos: u64) {
+        if pos >= self.pos && pos - self.pos < self.pending.len() as u64 {
+            let skip = (pos - self.pos) as usize;
+            let _ = self.pending.split_to(skip);
+        } else {
+            self.pending = Bytes::new();
+            self.cursor = None;
+        }
+        self.pos = pos;
+    }
+
+    /// The next piece of data at the read position (no copy), `None` at the
+    /// end of the file.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            if !self.pending.is_empty() {
+                let b = std::mem::take(&mut self.pending);
+                self.pos += b.len() as u64;
+                return Ok(Some(b));
+            }
+            if self.pos >= self.shared.length {
+                return Ok(None);
+            }
+            let reuse = matches!(&self.cursor, Some(c) if c.pos == self.pos && c.pos < c.end);
+            if !reuse {
+                let (bi, end) = self.shared.block_at(self.pos)?;
+                self.cursor = Some(Cursor {
+                    block_index: bi,
+                    pos: self.pos,
+                    end,
+                    stream: None,
+                });
+            }
+            let Some(cur) = self.cursor.as_mut() else {
+                continue;
+            };
+            match self.shared.next(cur).await? {
+                Some(b) => self.pending = b,
+                None => self.cursor = None,
+            }
+        }
+    }
+
+    /// Reads into `buf`; returns the bytes read, 0 at the end of the file.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pending.is_empty() {
+            match self.next_chunk().await? {
+                Some(b) => {
+                    // next_chunk advanced pos past b; give it back as pending.
+                    self.pos -= b.len() as u64;
+                    self.pending = b;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        let _ = self.pending.split_to(n);
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    /// Reads from the position to the end of the file.
+    pub async fn read_to_end(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.shared.length.saturating_sub(self.pos) as usize);
+        while let Some(b) = self.next_chunk().await? {
+            out.extend_from_slice(&b);
+        }
+        Ok(out)
+    }
+
+    /// Positional read: fills `buf` from `offset` (short only at the end of
+    /// the file). Does not move the read position.
+    pub async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let end = self
+            .shared
+            .length
+            .min(offset.saturating_add(buf.len() as u64));
+        let mut pos = offset;
+        let mut filled = 0;
+        while pos < end {
+            let (bi, block_end) = self.shared.block_at(pos)?;
+            let mut cur = Cursor {
+                block_index: bi,
+                pos,
+                end: block_end.min(end),
+                stream: None,
+            };
+            while let Some(b) = self.shared.next(&mut cur).await? {
+                buf[filled..filled + b.len()].copy_from_slice(&b);
+                filled += b.len();
+            }
+            pos = cur.end;
+        }
+        Ok(filled)
+    }
+}
+
+impl std::fmt::Debug for DfsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DfsReader")
+            .field("path", &self.shared.path)
+            .field("length", &self.shared.length)
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+impl Shared {
+    /// The block holding `pos` and its end offset.
+    fn block_at(&self, pos: u64) -> Result<(usize, u64)> {
+        let blocks = self.blocks.read();
+        let i = blocks.partition_point(|b| b.offset + b.num_bytes <= pos);
+        match blocks.get(i) {
+            Some(b) if b.offset <= pos => Ok((i, b.offset + b.num_bytes)),
+            _ => Err(DfsError::Protocol(format!(
+                "{}: no block covers offset {pos} (file length {})",
+                self.path, self.length
+            ))),
+        }
+    }
+
+    fn block(&self, i: usize) -> Result<LocatedBlock> {
+        self.blocks.read().get(i).cloned().ok_or_else(|| {
+            DfsError::Protocol(format!("{}: block index {i} out of range", self.path))
+        })
+    }
+
+    /// The next verified data of the cursor's range, `None` when done.
+    async fn next(&self, cur: &mut Cursor) -> Result<Option<Bytes>> {
+        loop {
+            if cur.pos >= cur.end {
+                return Ok(None);
+            }
+            let block = self.block(cur.block_index)?;
+            let open = match cur.stream.as_mut() {
+                Some(o) => o,
+                None => cur
+                    .stream
+                    .insert(self.open_stream(cur.block_index, cur.pos, cur.end).await?),
+            };
+            let msg = open.stream.message().await;
+            let node = open.node.clone();
+            let failure = match msg {
+                Ok(Some(resp)) => match accept(open, resp) {
+                    Ok((start, data)) => {
+                        let data_start = block.offset + start;
+                        let data_end = data_start + data.len() as u64;
+                        if data_start > cur.pos {
+                            Some((
+                                format!("data skips from offset {} to {}", cur.pos, data_start),
+                                false,
+                            ))
+                        } else if data_end <= cur.pos {
+                            continue;
+                        } else {
+                            let skip = (cur.pos - data_start) as usize;
+                            let take = (data_end.min(cur.end) - cur.pos) as usize;
+                            cur.pos += take as u64;
+                            return Ok(Some(data.slice(skip..skip + take)));
+                        }
+                    }
+                    Err((cause, checksum)) => Some((cause, checksum)),
+                },
+                Ok(None) => Some((
+                    format!(
+                        "stream ended at block offset {} before {}",
+                        cur.pos - block.offset,
+                        cur.end - block.offset
+                    ),
+                    false,
+                )),
+                Err(s) => Some((s.message().to_string(), false)),
+            };
+            if let Some((cause, checksum)) = failure {
+                cur.stream = None;
+                self.record_failure(&block, &node, cause, checksum).await;
+            }
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        block: &LocatedBlock,
+        node: &DatanodeInfo,
+        cause: String,
+        checksum: bool,
+    ) {
+        tracing::warn!(path = %self.path, block_id = block.block_id, node = %node.data_addr, %cause, "replica read failed; trying the next one");
+        self.failed
+            .lock()
+            .entry(block.block_id)
+            .or_default()
+            .push(Failure {
+                uuid: node.uuid.clone(),
+                what: format!("{}: {}", node.data_addr, cause),
+                checksum,
+            });
+        if checksum {
+            if let Err(e) = self
+                .client
+                .report_bad_blocks(&[(block.block(), node.uuid.clone())])
+                .await
+            {
+                tracing::warn!(block_id = block.block_id, error = %e, "could not report a corrupt replica");
+            }
+        }
+    }
+
+    /// Opens a ReadBlock stream for `[pos, end)` on the first replica that
+    /// has not failed.
+    async fn open_stream(&self, bi: usize, pos: u64, end: u64) -> Result<OpenStream> {
+        loop {
+            let block = self.block(bi)?;
+            let failed: Vec<Failure> = self
+                .failed
+                .lock()
+                .get(&block.block_id)
+                .cloned()
+                .unwrap_or_default();
+            let next = block
+                .locations
+                .iter()
+                .find(|l| !failed.iter().any(|f| f.uuid == l.uuid))
+                .cloned();
+            let Some(node) = next else {
+                if self.refetched.lock().insert(block.block_id) {
+                    self.refetch().await?;
+                    continue;
+                }
+                return Err(all_failed(&self.path, &block, &failed));
+            };
+            let requested = pos - block.offset;
+            let req = pb::ReadBlockRequest {
+                block: Some(convert::block_to_pb(&block.block())),
+                offset: requested,
+                length: end - pos,
+                client_name: self.client.client_name().to_string(),
+                verify_checksum: true,
+            };
+            let res = match self.client.datanode(&node.data_addr) {
+                Ok(mut dn) => dn
+                    .read_block(req)
+                    .await
+                    .map_err(|s| s.message().to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match res {
+                Ok(r) => {
+                    return Ok(OpenStream {
+                        stream: r.into_inner(),
+                        node,
+                        next: None,
+                        requested,
+                    })
+                }
+                Err(cause) => self.record_failure(&block, &node, cause, false).await,
+            }
+        }
+    }
+
+    /// Fetches the block locations again (replicas may have moved).
+    async fn refetch(&self) -> Result<()> {
+        let locs = self.client.get_block_locations(&self.path, 0, 0).await?;
+        let mut blocks = self.blocks.write();
+        for nb in locs.blocks {
+            if let Some(b) = blocks.iter_mut().find(|b| b.block_id == nb.block_id) {
+                b.locations = nb.locations;
+                b.genstamp = nb.genstamp;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn accept(
+    open: &mut OpenStream,
+    resp: pb::ReadBlockResponse,
+) -> std::result::Result<(u64, Bytes), (String, bool)> {
+    validate(&mut open.next, open.requested, resp)
+}
+
+/// Validates one response of a stream: its position (`next` is where it
+/// must start, `None` for the first, which may start at or before
+/// `requested`) and its checksums. Returns the block-relative offset of its
+/// data, or the cause and whether it is a checksum error.
+fn validate(
+    next: &mut Option<u64>,
+    requested: u64,
+    resp: pb::ReadBlockResponse,
+) -> std::result::Result<(u64, Bytes), (String, bool)> {
+    match *next {
+        None if resp.offset > requested => {
+            return Err((
+                format!(
+                    "first chunk at offset {} after the requested {}",
+                    resp.offset, requested
+                ),
+                false,
+            ))
+        }
+        Some(n) if resp.offset != n => {
+            return Err((
+                format!("chunk at offset {} where {} was expected", resp.offset, n),
+                false,
+            ))
+        }
+        _ => {}
+    }
+    let bpc = if resp.bytes_per_checksum == 0 {
+        BYTES_PER_CHECKSUM
+    } else {
+        resp.bytes_per_checksum as usize
+    };
+    if let Err(at) = verify_chunks(&resp.data, &resp.checksums, bpc) {
+        return Err((
+            format!("checksum error at block offset {}", resp.offset + at as u64),
+            true,
+        ));
+    }
+    *next = Some(resp.offset + resp.data.len() as u64);
+    Ok((resp.offset, resp.data))
+}
+
+fn all_failed(path: &str, block: &LocatedBlock, failed: &[Failure]) -> DfsError {
+    let causes = if failed.is_empty() {
+        "no datanode holds a replica".to_string()
+    } else {
+        failed
+            .iter()
+            .map(|f| f.what.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !failed.is_empty() && failed.iter().all(|f| f.checksum) {
+        DfsError::ChecksumError {
+            path: path.to_string(),
+            block_id: block.block_id,
+            causes,
+        }
+    } else {
+        DfsError::BlockUnreadable {
+            path: path.to_string(),
+            block_id: block.block_id,
+            causes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::chunk_checksums;
+
+    struct OpenStreamState {
+        next: Option<u64>,
+        requested: u64,
+    }
+
+    fn open_at(requested: u64) -> OpenStreamState {
+        OpenStreamState {
+            next: None,
+            requested,
+        }
+    }
+
+    fn check(
+        st: &mut OpenStreamState,
+        resp: pb::ReadBlockResponse,
+    ) -> std::result::Result<(u64, Bytes), (String, bool)> {
+        validate(&mut st.next, st.requested, resp)
+    }
+
+    fn resp(offset: u64, data: &[u8], corrupt: bool) -> pb::ReadBlockResponse {
+        let mut sums = chunk_checksums(data, 512);
+        if corrupt {
+            sums[0] ^= 1;
+        }
+        pb::ReadBlockResponse {
+            offset,
+            data: Bytes::copy_from_slice(data),
+            checksums: sums,
+            bytes_per_checksum: 512,
+            replica_length: 0,
+        }
+    }
+
+    #[test]
+    fn accepts_contiguous_verified_chunks() {
+        let mut st = open_at(700);
+        let (o, d) = check(&mut st, resp(512, &[1; 1024], false)).unwrap();
+        assert_eq!((o, d.len()), (512, 1024));
+        assert!(check(&mut st, resp(1536, &[2; 10], false)).is_ok());
+        let e = check(&mut st, resp(9999, &[2; 10], false)).unwrap_err();
+        assert!(!e.1);
+    }
+
+    #[test]
+    fn rejects_bad_checksums_and_late_start() {
+        let mut st = open_at(0);
+        let e = check(&mut st, resp(0, &[1; 600], true)).unwrap_err();
+        assert!(e.1, "{}", e.0);
+        assert!(e.0.contains("checksum error at block offset 0"));
+        let mut st = open_at(100);
+        assert!(check(&mut st, resp(512, &[1; 10], false)).is_err());
+    }
+
+    #[test]
+    fn all_failed_names_every_node() {
+        let b = LocatedBlock {
+            block_id: 7,
+            genstamp: 1,
+            num_bytes: 5,
+            offset: 0,
+            locations: vec![],
+            corrupt: false,
+        };
+        let f = |w: &str, c| Failure {
+            uuid: w.into(),
+            what: format!("{w}: cause"),
+            checksum: c,
+        };
+        let e = all_failed("/f", &b, &[f("dn1", true), f("dn2", false)]);
+        let s = e.to_string();
+        assert!(
+            s.contains("blk_7")
+                && s.contains("/f")
+                && s.contains("dn1: cause")
+                && s.contains("dn2: cause"),
+            "{s}"
+        );
+        assert!(matches!(
+            all_failed("/f", &b, &[f("dn1", true)]),
+            DfsError::ChecksumError { .. }
+        ));
+    }
+}
