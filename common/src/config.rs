@@ -166,6 +166,12 @@ pub struct DatanodeConfig {
     pub reserved: Size,
     /// Bytes per data transfer message.
     pub packet_size: Size,
+    /// fsync a replica's data and meta when it is finalized (HDFS's
+    /// `dfs.datanode.synconclose`, also off by default there). Off, a finalized
+    /// replica survives a datanode crash (kill -9) but can lose its tail in a
+    /// power failure of its machine; the CRC32C check then marks it corrupt and
+    /// the other replicas serve and heal it. On, writes run at disk speed.
+    pub sync_on_close: bool,
 }
 
 impl Default for DatanodeConfig {
@@ -179,6 +185,7 @@ impl Default for DatanodeConfig {
             state_dir: None,
             reserved: Size(0),
             packet_size: Size(64 << 10),
+            sync_on_close: false,
         }
     }
 }

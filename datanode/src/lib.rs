@@ -1,1 +1,280 @@
-//! (being written)
+//! The Tusk datanode: replicas on local disks, the DataTransfer service,
+//! and the link to the namenode.
+//!
+//! # Layout
+//! - [`store`]: the [`BlockStore`] trait with the on-disk [`DiskStore`]
+//!   (layout and crash safety in `store/disk.rs`, meta format in
+//!   `store/meta.rs`) and the in-memory [`MemStore`]; one conformance suite
+//!   runs against both.
+//! - `transfer`: the DataTransfer gRPC service — WriteBlock pipeline
+//!   (`transfer/write.rs`), replica copies for REPLICATE (`transfer/send.rs`),
+//!   ReadBlock, BlockChecksum, ReplicaInfo.
+//! - `link`: DatanodeProtocol client — register, heartbeats, full and
+//!   incremental block reports, namenode commands.
+//! - `server`: serving DataTransfer on a bound listener with a shutdown that
+//!   ends every connection. `http`: `/metrics` and `/health`.
+//! - `node`: state shared by all of the above; `metrics`: counters;
+//!   `convert`: proto ⇄ domain; [`error`]: the crate's error enum and its one
+//!   mapping to `tonic::Status`.
+//! - `src/bin/datanode.rs`: the binary (flags → config → [`start`]).
+
+mod convert;
+pub mod error;
+mod http;
+mod link;
+mod metrics;
+mod node;
+mod server;
+pub mod store;
+mod transfer;
+
+pub use error::DatanodeError;
+pub use store::disk::{find_replica, ReplicaFiles};
+pub use store::{BlockStore, DiskOptions, DiskStore, MemStore};
+
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use tusk_common::TuskConfig;
+
+/// How long transfers still open at shutdown may go on before their
+/// connections are cut.
+const TRANSFER_GRACE: Duration = Duration::from_secs(3);
+
+/// A running datanode. Dropping it stops the workers too (their stop
+/// channels close), but only [`DatanodeHandle::shutdown`] waits for them.
+pub struct DatanodeHandle {
+    /// Bound address of the DataTransfer service.
+    pub data_addr: SocketAddr,
+    /// Bound address of the HTTP server.
+    pub http_addr: SocketAddr,
+    node: Arc<node::Node>,
+    /// Background work in the order it is stopped (see `start`).
+    workers: Vec<Worker>,
+}
+
+/// A named background task with its own stop signal.
+struct Worker {
+    name: &'static str,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// How long to wait for it after signalling stop before aborting it.
+    grace: Duration,
+}
+
+impl DatanodeHandle {
+    /// The datanode's identity (kept in `datanode.uuid` in every data dir).
+    pub fn uuid(&self) -> String {
+        self.node.uuid.clone()
+    }
+
+    /// Stops servers and workers; files stay on disk so a new start() on the
+    /// same dirs resumes.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        for mut w in self.workers {
+            w.stop.send_replace(true);
+            if tokio::time::timeout(w.grace, &mut w.task).await.is_err() {
+                warn!(
+                    worker = w.name,
+                    "worker did not stop in {:?}; aborting it", w.grace
+                );
+                w.task.abort();
+                let _ = w.task.await;
+            }
+        }
+        // Disk threads of transfers cut short still hold open files: let them
+        // notice and close before a restart reuses the directories.
+        if !self.node.wait_idle(Duration::from_secs(5)).await {
+            warn!(
+                xceivers = self.node.xceivers(),
+                "transfers still running at shutdown"
+            );
+        }
+        info!(node = %self.node.uuid, "datanode stopped");
+        Ok(())
+    }
+}
+
+fn advertised(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Opens the data dirs, binds the DataTransfer and HTTP addresses, writes
+/// `datanode.addr` / `datanode-http.addr`, and starts serving. Registration
+/// with the namenode happens in the background (retrying until it is up).
+pub async fn start(cfg: TuskConfig) -> anyhow::Result<DatanodeHandle> {
+    let dirs = cfg.datanode.data_dirs.clone();
+    let opts = store::DiskOptions::default()
+        .with_reserved(cfg.datanode.reserved.0)
+        .with_sync_on_close(cfg.datanode.sync_on_close);
+    let store = tokio::task::spawn_blocking(move || DiskStore::open(&dirs, opts))
+        .await
+        .context("opening the block store")??;
+    start_with_store(cfg, Arc::new(store)).await
+}
+
+/// [`start`] with a given block store (tests use a [`MemStore`]). The data
+/// dirs of `cfg` are only used as the default state dir.
+pub async fn start_with_store(
+    cfg: TuskConfig,
+    store: Arc<dyn BlockStore>,
+) -> anyhow::Result<DatanodeHandle> {
+    let dn = &cfg.datanode;
+    let data_listener = TcpListener::bind(&dn.data_addr)
+        .await
+        .with_context(|| format!("cannot bind data address {}", dn.data_addr))?;
+    let http_listener = TcpListener::bind(&dn.http_addr)
+        .await
+        .with_context(|| format!("cannot bind HTTP address {}", dn.http_addr))?;
+    let data_addr = data_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let host = match dn.host.as_deref() {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ if data_addr.ip().is_unspecified() => "127.0.0.1".to_string(),
+        _ => data_addr.ip().to_string(),
+    };
+    let data_adv = advertised(&host, data_addr.port());
+    let http_adv = advertised(&host, http_addr.port());
+
+    let (reports, report_rx) = link::ReportQueue::new();
+    let node = Arc::new(node::Node::new(
+        store,
+        host.clone(),
+        data_adv.clone(),
+        http_adv.clone(),
+        dn.packet_size.0 as usize,
+        cfg.cluster.block_size.0,
+        reports,
+    ));
+    let client = link::namenode_client(&dn.namenode).map_err(anyhow::Error::msg)?;
+    let (registered_tx, registered_rx) = watch::channel(false);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+
+    let mut workers = Vec::new();
+    let mut spawn = |name, grace, f: Box<dyn FnOnce(watch::Receiver<bool>) -> JoinHandle<()>>| {
+        let (stop, stop_rx) = watch::channel(false);
+        workers.push(Worker {
+            name,
+            stop,
+            task: f(stop_rx),
+            grace,
+        });
+    };
+    // Stop order (the order of `workers`):
+    // 1. data-server: no new transfers; open ones get a grace period, so
+    //    replicas they finalize are still reported by `reports` below.
+    {
+        let node = node.clone();
+        spawn(
+            "data-server",
+            TRANSFER_GRACE + Duration::from_secs(3),
+            Box::new(move |stop| {
+                tokio::spawn(server::serve_data(
+                    node,
+                    data_listener,
+                    stop,
+                    TRANSFER_GRACE,
+                ))
+            }),
+        );
+    }
+    // 2. http-server: metrics and health go away with the data service.
+    {
+        let router = http::router(node.clone(), registered_rx.clone());
+        spawn(
+            "http-server",
+            Duration::from_secs(3),
+            Box::new(move |mut stop| {
+                tokio::spawn(async move {
+                    let res = axum::serve(http_listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await;
+                    if let Err(e) = res {
+                        tracing::error!("HTTP server failed: {e}");
+                    }
+                })
+            }),
+        );
+    }
+    // 3. commands: abort replications in flight (they are clients of other
+    //    datanodes; the namenode re-schedules them after a time-out).
+    {
+        let node = node.clone();
+        spawn(
+            "commands",
+            Duration::from_secs(3),
+            Box::new(move |stop| tokio::spawn(link::run_commands(node, cmd_rx, stop))),
+        );
+    }
+    // 4. heartbeat: stop heartbeating; the namenode declares us dead later.
+    {
+        let hb = link::Heartbeat {
+            node: node.clone(),
+            namenode: dn.namenode.clone(),
+            client: client.clone(),
+            interval: cfg.cluster.heartbeat_interval.0,
+            registered: registered_tx,
+            commands: cmd_tx,
+            stop: watch::channel(false).1,
+        };
+        spawn(
+            "heartbeat",
+            Duration::from_secs(3),
+            Box::new(move |stop| tokio::spawn(link::Heartbeat { stop, ..hb }.run())),
+        );
+    }
+    // 5. reports: last, so every replica finalized above is reported
+    //    (one best-effort flush).
+    {
+        let node = node.clone();
+        spawn(
+            "reports",
+            Duration::from_secs(3),
+            Box::new(move |stop| {
+                tokio::spawn(link::run_reports(
+                    node,
+                    client,
+                    report_rx,
+                    registered_rx,
+                    stop,
+                ))
+            }),
+        );
+    }
+
+    let state_dir: PathBuf = dn
+        .state_dir
+        .clone()
+        .or_else(|| dn.data_dirs.first().cloned())
+        .unwrap_or_else(|| PathBuf::from("."));
+    tusk_common::sys::write_addr_file(&state_dir, "datanode.addr", &data_adv)
+        .with_context(|| format!("cannot write {}/datanode.addr", state_dir.display()))?;
+    tusk_common::sys::write_addr_file(&state_dir, "datanode-http.addr", &http_adv)
+        .with_context(|| format!("cannot write {}/datanode-http.addr", state_dir.display()))?;
+    info!(
+        node = %node.uuid,
+        data_addr = %data_adv,
+        http_addr = %http_adv,
+        namenode = %dn.namenode,
+        store = %node.store.describe(),
+        "datanode started"
+    );
+    Ok(DatanodeHandle {
+        data_addr,
+        http_addr,
+        node,
+        workers,
+    })
+}

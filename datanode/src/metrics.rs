@@ -1,0 +1,103 @@
+//! Counters the datanode exports on `/metrics` (Prometheus text format).
+
+use crate::store::VolumeReport;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Monotonic counters, bumped where the work happens.
+#[derive(Default)]
+pub struct Metrics {
+    pub bytes_written: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub blocks_written: AtomicU64,
+    pub blocks_read: AtomicU64,
+    pub blocks_replicated: AtomicU64,
+    pub blocks_deleted: AtomicU64,
+    pub checksum_errors: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Renders the counters plus the gauges passed in.
+    pub fn render(&self, replicas: usize, xceivers: u32, volumes: &[VolumeReport]) -> String {
+        let mut out = String::new();
+        let counters = [
+            (
+                "tusk_datanode_bytes_written_total",
+                "Bytes written to replicas",
+                &self.bytes_written,
+            ),
+            (
+                "tusk_datanode_bytes_read_total",
+                "Bytes sent to readers",
+                &self.bytes_read,
+            ),
+            (
+                "tusk_datanode_blocks_written_total",
+                "Replicas finalized",
+                &self.blocks_written,
+            ),
+            (
+                "tusk_datanode_blocks_read_total",
+                "Block reads served",
+                &self.blocks_read,
+            ),
+            (
+                "tusk_datanode_blocks_replicated_total",
+                "Replicas copied to other datanodes",
+                &self.blocks_replicated,
+            ),
+            (
+                "tusk_datanode_blocks_deleted_total",
+                "Replicas deleted on namenode command",
+                &self.blocks_deleted,
+            ),
+            (
+                "tusk_datanode_checksum_errors_total",
+                "Packets refused for a bad CRC32C",
+                &self.checksum_errors,
+            ),
+            (
+                "tusk_datanode_write_errors_total",
+                "Block writes that failed",
+                &self.write_errors,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# HELP tusk_datanode_replicas Finalized replicas\n# TYPE tusk_datanode_replicas gauge\ntusk_datanode_replicas {replicas}");
+        let _ = writeln!(out, "# HELP tusk_datanode_xceivers Transfers in progress\n# TYPE tusk_datanode_xceivers gauge\ntusk_datanode_xceivers {xceivers}");
+        for (name, help) in [
+            ("tusk_datanode_volume_capacity_bytes", "Volume capacity"),
+            (
+                "tusk_datanode_volume_used_bytes",
+                "Bytes in replicas on the volume",
+            ),
+            (
+                "tusk_datanode_volume_remaining_bytes",
+                "Free bytes on the volume minus the reserve",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for v in volumes {
+                let val = match name {
+                    "tusk_datanode_volume_capacity_bytes" => v.capacity,
+                    "tusk_datanode_volume_used_bytes" => v.used,
+                    _ => v.remaining,
+                };
+                let dir = v.dir.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(out, "{name}{{dir=\"{dir}\"}} {val}");
+            }
+        }
+        out
+    }
+}

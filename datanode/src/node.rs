@@ -1,0 +1,140 @@
+//! The state every part of a running datanode shares.
+
+use crate::link::ReportQueue;
+use crate::metrics::Metrics;
+use crate::store::BlockStore;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tonic::transport::{Channel, Endpoint};
+use tusk_proto::data_transfer_client::DataTransferClient;
+
+/// HTTP/2 flow-control windows for block traffic: big enough that a 64 KiB
+/// packet stream is never throttled by window updates on loopback or LAN.
+pub const STREAM_WINDOW: u32 = 8 << 20;
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Largest HTTP/2 frame we accept.
+pub const MAX_FRAME: u32 = 1 << 20;
+/// Largest gRPC message accepted (packets are 64 KiB by default; clients may
+/// choose bigger ones).
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+pub(crate) struct Node {
+    /// The replicas.
+    pub store: Arc<dyn BlockStore>,
+    pub uuid: String,
+    /// Advertised host (locality identity).
+    pub host: String,
+    /// Advertised "host:port" of the DataTransfer service.
+    pub data_addr: String,
+    /// Advertised "host:port" of the HTTP server.
+    pub http_addr: String,
+    /// Bytes per ReadBlock message and per REPLICATE packet (chunk multiple).
+    pub packet_size: usize,
+    /// Room a new replica needs on a volume: WriteHeader carries no length,
+    /// so the cluster's default block size stands in for it.
+    pub expected_block_len: u64,
+    pub metrics: Metrics,
+    /// Transfers in progress (heartbeats report it).
+    xceivers: AtomicU32,
+    /// Woken when `xceivers` drops to zero (shutdown waits on it).
+    idle: Notify,
+    /// Connections to other datanodes, by address (one HTTP/2 connection each,
+    /// shared by all pipelines to that node).
+    peers: Mutex<HashMap<String, Channel>>,
+    /// Incremental block reports to the namenode.
+    pub reports: ReportQueue,
+}
+
+impl Node {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn BlockStore>,
+        host: String,
+        data_addr: String,
+        http_addr: String,
+        packet_size: usize,
+        expected_block_len: u64,
+        reports: ReportQueue,
+    ) -> Self {
+        let bpc = crate::store::BYTES_PER_CHECKSUM as usize;
+        Self {
+            uuid: store.uuid().to_string(),
+            store,
+            host,
+            data_addr,
+            http_addr,
+            packet_size: (packet_size / bpc).max(1) * bpc,
+            expected_block_len,
+            metrics: Metrics::default(),
+            xceivers: AtomicU32::new(0),
+            idle: Notify::new(),
+            peers: Mutex::new(HashMap::new()),
+            reports,
+        }
+    }
+
+    pub fn xceivers(&self) -> u32 {
+        self.xceivers.load(Ordering::Relaxed)
+    }
+
+    /// Counts a transfer until the guard is dropped.
+    pub fn xceiver(self: &Arc<Self>) -> XceiverGuard {
+        self.xceivers.fetch_add(1, Ordering::Relaxed);
+        XceiverGuard(self.clone())
+    }
+
+    /// Waits until no transfer is in progress, at most `limit`.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.idle.notified();
+            if self.xceivers() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.xceivers() == 0;
+            }
+        }
+    }
+
+    /// A DataTransfer client for another datanode (connects lazily; the
+    /// error of an unreachable node surfaces on the first call).
+    pub fn peer(&self, addr: &str) -> Result<DataTransferClient<Channel>, String> {
+        let mut peers = self.peers.lock();
+        let ch = match peers.get(addr) {
+            Some(c) => c.clone(),
+            None => {
+                let ep = Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|e| format!("bad datanode address {addr:?}: {e}"))?
+                    .connect_timeout(Duration::from_secs(5))
+                    .tcp_nodelay(true)
+                    .initial_stream_window_size(STREAM_WINDOW)
+                    .initial_connection_window_size(CONNECTION_WINDOW)
+                    .max_frame_size(MAX_FRAME)
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .keep_alive_while_idle(false);
+                let ch = ep.connect_lazy();
+                peers.insert(addr.to_string(), ch.clone());
+                ch
+            }
+        };
+        Ok(DataTransferClient::new(ch)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
+    }
+}
+
+/// Decrements the xceiver count on drop.
+pub(crate) struct XceiverGuard(Arc<Node>);
+
+impl Drop for XceiverGuard {
+    fn drop(&mut self) {
+        if self.0.xceivers.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

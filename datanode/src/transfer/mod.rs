@@ -1,0 +1,209 @@
+//! The DataTransfer gRPC service: a thin adapter from the proto to the block
+//! store and the write pipeline.
+//!
+//! - `write.rs`: WriteBlock, the receiving side of a pipeline.
+//! - `send.rs`: the sending side, used to copy a replica (REPLICATE).
+//! - here: ReadBlock, BlockChecksum, ReplicaInfo.
+
+mod send;
+mod write;
+
+pub(crate) use send::send_replica;
+
+use crate::convert::{self, block_ref, required_block};
+use crate::error::DatanodeError;
+use crate::metrics::Metrics;
+use crate::node::{Node, XceiverGuard};
+use crate::store::{checksum_summary, chunks_for, ReplicaReader, ReplicaState, BYTES_PER_CHECKSUM};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tusk_proto as pb;
+use tusk_proto::data_transfer_server::DataTransfer;
+
+/// The service, sharing the node's state.
+pub(crate) struct DataTransferService {
+    pub node: Arc<Node>,
+}
+
+fn join_error(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("datanode task failed: {e}"))
+}
+
+#[tonic::async_trait]
+impl DataTransfer for DataTransferService {
+    type WriteBlockStream = ReceiverStream<Result<pb::WriteAck, Status>>;
+
+    async fn write_block(
+        &self,
+        request: Request<Streaming<pb::WritePacket>>,
+    ) -> Result<Response<Self::WriteBlockStream>, Status> {
+        // Answer at once and run the pipeline in its own task: header errors
+        // arrive as the stream's status, whichever way the client waits.
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(write::serve_write(
+            self.node.clone(),
+            request.into_inner(),
+            tx,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type ReadBlockStream = ReceiverStream<Result<pb::ReadBlockResponse, Status>>;
+
+    async fn read_block(
+        &self,
+        request: Request<pb::ReadBlockRequest>,
+    ) -> Result<Response<Self::ReadBlockStream>, Status> {
+        let req = request.into_inner();
+        let b = required_block(req.block.as_ref(), "ReadBlock")?;
+        let block = block_ref(&b);
+        let guard = self.node.xceiver();
+        let store = self.node.store.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let was_there = matches!(store.state(block.id), Some(ReplicaState::Finalized(_)));
+            (store.open(block), was_there)
+        })
+        .await
+        .map_err(join_error)?;
+        let reader = match opened {
+            (Ok(r), _) => r,
+            (Err(e @ DatanodeError::ReplicaNotFound { .. }), true) => {
+                // Its files vanished from under the store: tell the namenode
+                // now rather than at the next full block report.
+                self.node.reports.deleted(convert::block_of_ref(block));
+                return Err(e.into());
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        let len = reader.len();
+        let visible = match b.num_bytes {
+            0 => len,
+            n if n > len => {
+                return Err(DatanodeError::OutOfRange {
+                    block,
+                    msg: format!("replica has {len} bytes, the reader expects {n}"),
+                }
+                .into())
+            }
+            n => n,
+        };
+        if req.offset > visible {
+            return Err(DatanodeError::OutOfRange {
+                block,
+                msg: format!("offset {} beyond the replica's {visible} bytes", req.offset),
+            }
+            .into());
+        }
+        let end = match req.length {
+            0 => visible,
+            l => visible.min(req.offset.saturating_add(l)),
+        };
+        let bpc = BYTES_PER_CHECKSUM as u64;
+        let start = req.offset / bpc * bpc;
+        // Whole chunks, so the reader can check the last one's CRC.
+        let end = end.div_ceil(bpc).saturating_mul(bpc).min(len);
+        let (tx, rx) = mpsc::channel(8);
+        let node = self.node.clone();
+        let with_crcs = req.verify_checksum;
+        tokio::task::spawn_blocking(move || {
+            stream_replica(&node, reader, start, end, with_crcs, tx, guard)
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn block_checksum(
+        &self,
+        request: Request<pb::BlockChecksumRequest>,
+    ) -> Result<Response<pb::BlockChecksumResponse>, Status> {
+        let b = required_block(request.get_ref().block.as_ref(), "BlockChecksum")?;
+        let block = block_ref(&b);
+        let store = self.node.store.clone();
+        let s = tokio::task::spawn_blocking(move || checksum_summary(store.as_ref(), block))
+            .await
+            .map_err(join_error)??;
+        Ok(Response::new(pb::BlockChecksumResponse {
+            md5_of_crcs: Bytes::copy_from_slice(&s.md5_of_crcs),
+            bytes_per_checksum: BYTES_PER_CHECKSUM,
+            crcs_per_block: s.crcs,
+            sha256: Bytes::copy_from_slice(&s.sha256),
+            num_bytes: s.len,
+        }))
+    }
+
+    async fn replica_info(
+        &self,
+        request: Request<pb::ReplicaInfoRequest>,
+    ) -> Result<Response<pb::ReplicaInfoResponse>, Status> {
+        let b = required_block(request.get_ref().block.as_ref(), "ReplicaInfo")?;
+        let resp = match self.node.store.state(b.block_id) {
+            None => pb::ReplicaInfoResponse::default(),
+            Some(ReplicaState::Finalized(r)) => pb::ReplicaInfoResponse {
+                exists: true,
+                finalized: true,
+                genstamp: r.block.genstamp,
+                num_bytes: r.len,
+            },
+            Some(ReplicaState::BeingWritten { block, len }) => pb::ReplicaInfoResponse {
+                exists: true,
+                finalized: false,
+                genstamp: block.genstamp,
+                num_bytes: len,
+            },
+        };
+        Ok(Response::new(resp))
+    }
+}
+
+/// Sends `[start, end)` of a replica in `packet_size` messages (blocking
+/// thread). Always sends at least one message, carrying the replica length.
+fn stream_replica(
+    node: &Node,
+    mut reader: Box<dyn ReplicaReader>,
+    start: u64,
+    end: u64,
+    with_crcs: bool,
+    tx: mpsc::Sender<Result<pb::ReadBlockResponse, Status>>,
+    _guard: XceiverGuard,
+) {
+    let bpc = BYTES_PER_CHECKSUM as u64;
+    let len = reader.len();
+    let mut off = start;
+    let mut first = true;
+    loop {
+        let n = (node.packet_size as u64).min(end.saturating_sub(off)) as usize;
+        let mut data = vec![0u8; n];
+        let mut crcs = Vec::new();
+        let res = reader.read_at(off, &mut data).and_then(|()| {
+            if with_crcs {
+                crcs = vec![0u32; chunks_for(n as u64) as usize];
+                reader.crcs_at(off / bpc, &mut crcs)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = res {
+            let _ = tx.blocking_send(Err(e.into()));
+            return;
+        }
+        let msg = pb::ReadBlockResponse {
+            offset: off,
+            data: Bytes::from(data),
+            checksums: crcs,
+            bytes_per_checksum: BYTES_PER_CHECKSUM,
+            replica_length: if first { len } else { 0 },
+        };
+        if tx.blocking_send(Ok(msg)).is_err() {
+            return;
+        }
+        Metrics::add(&node.metrics.bytes_read, n as u64);
+        first = false;
+        off += n as u64;
+        if off >= end {
+            break;
+        }
+    }
+    Metrics::add(&node.metrics.blocks_read, 1);
+}
