@@ -1,1 +1,267 @@
-//! (being written)
+//! The Tusk namenode: the namespace (in sled), the block map, the datanode
+//! manager, placement, leases and safe mode, served over gRPC
+//! (`ClientProtocol`, `DatanodeProtocol`) and HTTP (status page, `/metrics`).
+//!
+//! # Layout
+//! - [`store`]: the ordered key-value trait with its sled and in-memory
+//!   implementations (one conformance suite).
+//! - [`namespace`]: the key layout (`i`/`e`/`b`/`u`/`m` prefixes), inode
+//!   encoding, counters and batched writes ([`namespace::Txn`]).
+//! - [`fsn`]: the namesystem — every operation as a plain synchronous method
+//!   over domain types, permission checks included. The core of the crate.
+//! - [`permission`]: HDFS permission rules (owner/group/other, sticky bit).
+//! - [`blockmap`]: block → replicas, corrupt replicas, under-replicated query.
+//! - [`datanodes`]: registration, heartbeats, liveness, topology (racks),
+//!   queued commands.
+//! - [`placement`]: where replicas go and the order readers try them (pure).
+//! - [`leases`]: one writer per file; the hook for lease recovery.
+//! - [`sync`]: group commit — apply under the lock, flush outside it, one
+//!   fsync for many mutations.
+//! - [`types`]: domain types; [`convert`]: proto ⇄ domain and the single
+//!   [`error::NnError`] → `tonic::Status` mapping; [`error`]: the error enum.
+//! - [`rpc`]: the tonic services (thin adapters); [`http`]: the axum server;
+//!   [`metrics`]: Prometheus counters.
+//! - [`generate`]: writes N empty files into a stopped namenode's store (benchmarks).
+//!
+//! Start a namenode with [`start`]; stop it with [`NamenodeHandle::shutdown`].
+
+pub mod blockmap;
+pub mod convert;
+pub mod datanodes;
+pub mod error;
+pub mod fsn;
+pub mod generate;
+pub mod http;
+pub mod leases;
+pub mod metrics;
+pub mod namespace;
+pub mod permission;
+pub mod placement;
+pub mod rpc;
+pub mod store;
+pub mod sync;
+pub mod types;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::datanodes::Topology;
+use crate::fsn::{CoreConfig, FsNamesystem};
+use crate::rpc::NamenodeState;
+use crate::store::{KvStore, SledStore};
+use crate::sync::GroupCommit;
+
+/// How long shutdown waits for each server to drain before aborting it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running namenode.
+pub struct NamenodeHandle {
+    /// The bound RPC address (ClientProtocol + DatanodeProtocol).
+    pub rpc_addr: SocketAddr,
+    /// The bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// Turned to true to stop servers and workers.
+    shutdown: watch::Sender<bool>,
+    rpc: JoinHandle<()>,
+    http: JoinHandle<()>,
+    monitor: JoinHandle<()>,
+    flusher: JoinHandle<()>,
+    /// Shared state; dropped before the store is closed.
+    state: Arc<NamenodeState>,
+    /// The only owner of the sled `Db` (closed explicitly at shutdown).
+    store: Arc<SledStore>,
+}
+
+/// Opens (formatting if empty) the namespace in `cfg.namenode.name_dir`,
+/// binds the RPC and HTTP addresses (port 0 allowed), writes
+/// `namenode.addr` / `namenode-http.addr` into the state dir, and serves.
+pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandle> {
+    let nn = &cfg.namenode;
+    std::fs::create_dir_all(&nn.name_dir)
+        .with_context(|| format!("creating name dir {}", nn.name_dir.display()))?;
+    let topology = match &cfg.cluster.topology {
+        Some(p) => {
+            Topology::load(p).with_context(|| format!("reading topology file {}", p.display()))?
+        }
+        None => Topology::default(),
+    };
+    let core = CoreConfig::from_config(&cfg);
+    let name_dir = nn.name_dir.clone();
+    let cache = nn.cache_size.0;
+    let (store, fsn) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let store = Arc::new(
+            SledStore::open(&name_dir, cache)
+                .with_context(|| format!("opening the namespace in {}", name_dir.display()))?,
+        );
+        match FsNamesystem::open(
+            store.clone() as Arc<dyn KvStore>,
+            core,
+            topology,
+            Instant::now(),
+        ) {
+            Ok(fsn) => Ok((store, fsn)),
+            Err(e) => {
+                let _ = store.close();
+                Err(anyhow::anyhow!("loading the namespace: {e}"))
+            }
+        }
+    })
+    .await??;
+
+    let bind = async {
+        let rpc = TcpListener::bind(&nn.rpc_addr)
+            .await
+            .with_context(|| format!("binding RPC address {}", nn.rpc_addr))?;
+        let http = TcpListener::bind(&nn.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP address {}", nn.http_addr))?;
+        anyhow::Ok((rpc, http))
+    };
+    let (rpc_listener, http_listener) = match bind.await {
+        Ok(l) => l,
+        Err(e) => {
+            drop(fsn);
+            let _ = store.close();
+            return Err(e);
+        }
+    };
+    let rpc_addr = rpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let commit = Arc::new(GroupCommit::new());
+    let state = Arc::new(NamenodeState::new(
+        fsn,
+        commit.clone(),
+        cfg.cluster.heartbeat_interval.0,
+        nn.block_report_interval.0,
+    ));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let flusher = tokio::spawn(
+        commit
+            .clone()
+            .run_flusher(store.clone() as Arc<dyn KvStore>, shutdown_rx.clone()),
+    );
+    let monitor = tokio::spawn(run_monitor(
+        state.clone(),
+        cfg.cluster.heartbeat_interval.0,
+        shutdown_rx.clone(),
+    ));
+    let rpc = {
+        let (st, rx) = (state.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = rpc::serve(rpc_listener, st, rx).await {
+                tracing::error!(error = %e, "RPC server failed");
+            }
+        })
+    };
+    let http = {
+        let (st, rx) = (state.clone(), shutdown_rx);
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(http_listener, st, rx).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        })
+    };
+
+    let handle = NamenodeHandle {
+        rpc_addr,
+        http_addr,
+        shutdown,
+        rpc,
+        http,
+        monitor,
+        flusher,
+        state,
+        store,
+    };
+    let state_dir = nn.state_dir.clone().unwrap_or_else(|| nn.name_dir.clone());
+    let written =
+        tusk_common::sys::write_addr_file(&state_dir, "namenode.addr", &advertised(rpc_addr))
+            .and_then(|_| {
+                tusk_common::sys::write_addr_file(
+                    &state_dir,
+                    "namenode-http.addr",
+                    &advertised(http_addr),
+                )
+            });
+    if let Err(e) = written {
+        let _ = handle.shutdown().await;
+        return Err(anyhow::anyhow!(
+            "writing address files in {}: {e}",
+            state_dir.display()
+        ));
+    }
+    tracing::info!(rpc = %rpc_addr, http = %http_addr, name_dir = %nn.name_dir.display(), "namenode serving");
+    Ok(handle)
+}
+
+/// "ip:port" as clients should dial it (a wildcard bind → 127.0.0.1).
+fn advertised(a: SocketAddr) -> String {
+    if a.ip().is_unspecified() {
+        format!("127.0.0.1:{}", a.port())
+    } else {
+        a.to_string()
+    }
+}
+
+/// The monitor worker: liveness of datanodes, the end of safe mode.
+/// (Issue 3 adds the replication monitor and lease recovery here, driven by
+/// [`FsNamesystem::under_replicated`] and [`leases::Leases::expired`].)
+async fn run_monitor(
+    state: Arc<NamenodeState>,
+    heartbeat_interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let period = heartbeat_interval
+        .min(Duration::from_millis(500))
+        .max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.fsn.write().tick(Instant::now()),
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+    }
+}
+
+impl NamenodeHandle {
+    /// The shared state (namesystem, metrics), for in-process tests and tools.
+    pub fn state(&self) -> &Arc<NamenodeState> {
+        &self.state
+    }
+
+    /// Stops the RPC and HTTP servers and background workers, flushes and
+    /// closes the sled db, so the same name_dir can be reopened by another
+    /// [`start`] in this process.
+    ///
+    /// Order: servers first (no new requests; in-flight ones finish), then
+    /// the monitor, then the flusher (its last flush covers every mutation
+    /// that was applied), then the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        for (name, mut h) in [("rpc", self.rpc), ("http", self.http)] {
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut h).await.is_err() {
+                tracing::warn!(server = name, "server did not drain in time; aborting it");
+                h.abort();
+                let _ = h.await;
+            }
+        }
+        let _ = self.monitor.await;
+        let _ = self.flusher.await;
+        drop(self.state);
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .context("closing the namespace store")?
+            .context("closing the namespace store")?;
+        tracing::info!("namenode stopped");
+        Ok(())
+    }
+}

@@ -55,18 +55,16 @@ impl Batch {
     }
 }
 
+/// The callback of [`KvStore::scan`]: gets each key and value, breaks to stop.
+pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// An ordered key-value store (keys compare bytewise).
 pub trait KvStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Visits, in key order, the entries whose key starts with `prefix` and is
     /// `>= start` (`start` shorter than `prefix` means "from the first"), until
     /// `visit` breaks or the prefix ends.
-    fn scan(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError>;
+    fn scan(&self, prefix: &[u8], start: &[u8], visit: &mut Visitor<'_>) -> Result<(), StoreError>;
     /// Applies every write of `batch` atomically (visible to readers at once,
     /// durable only after the next [`flush`](KvStore::flush)).
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
@@ -109,10 +107,7 @@ impl SledStore {
         }
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnOnce(&sled::Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let g = self.db.read();
         match g.as_ref() {
             Some(db) => f(db),
@@ -126,12 +121,7 @@ impl KvStore for SledStore {
         self.with(|db| Ok(db.get(key)?.map(|v| v.to_vec())))
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
+    fn scan(&self, prefix: &[u8], start: &[u8], visit: &mut Visitor<'_>) -> Result<(), StoreError> {
         self.with(|db| {
             let from = if start > prefix { start } else { prefix };
             for kv in db.range(from..) {
@@ -187,12 +177,7 @@ impl KvStore for MemStore {
         Ok(self.map.read().get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        start: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
+    fn scan(&self, prefix: &[u8], start: &[u8], visit: &mut Visitor<'_>) -> Result<(), StoreError> {
         let from = if start > prefix { start } else { prefix };
         let map = self.map.read();
         for (k, v) in map.range(from.to_vec()..) {
@@ -293,7 +278,10 @@ mod tests {
         b.put(vec![b'c', 0x7f], vec![]);
         s.apply(b).unwrap();
         let keys: Vec<_> = collect(s, b"c", b"").into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, vec![vec![b'c', 0], vec![b'c', 0x7f], vec![b'c', 0xff]]);
+        assert_eq!(
+            keys,
+            vec![vec![b'c', 0], vec![b'c', 0x7f], vec![b'c', 0xff]]
+        );
     }
 
     #[test]
@@ -321,8 +309,13 @@ mod tests {
             s.flush().unwrap();
             s.close().unwrap();
         }
-        // Reopening in the same process works only if the first Db is gone.
+        // Reopening in the same process works only if the first Db is gone:
+        // sled holds an exclusive file lock while open.
         let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert!(
+            SledStore::open(dir.path(), 1 << 20).is_err(),
+            "sled locks its directory"
+        );
         assert_eq!(s.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
         s.close().unwrap();
     }

@@ -1,0 +1,205 @@
+//! Proto ⇄ domain conversions, and the one place [`NnError`] becomes a
+//! `tonic::Status` (code + message + `x-tusk-error` exception class).
+
+use crate::error::NnError;
+use crate::types::*;
+use tonic::{Code, Status};
+use tusk_proto as pb;
+
+/// gRPC code and Hadoop exception class of each error (see [`NnError`]'s docs).
+pub fn error_class(e: &NnError) -> (Code, &'static str) {
+    match e {
+        NnError::InvalidPath(_) => (Code::InvalidArgument, "InvalidPathException"),
+        NnError::InvalidArgument(_) => (Code::InvalidArgument, "IOException"),
+        NnError::NotFound(_) => (Code::NotFound, "FileNotFoundException"),
+        NnError::NotAFile(_) => (Code::FailedPrecondition, "FileNotFoundException"),
+        NnError::AlreadyExists(_) => (Code::AlreadyExists, "FileAlreadyExistsException"),
+        NnError::ParentNotDirectory(_) => (Code::FailedPrecondition, "ParentNotDirectoryException"),
+        NnError::NotEmpty(_) => (Code::FailedPrecondition, "PathIsNotEmptyDirectoryException"),
+        NnError::PermissionDenied(_) => (Code::PermissionDenied, "AccessControlException"),
+        NnError::SafeMode(_) => (Code::FailedPrecondition, "SafeModeException"),
+        NnError::AlreadyBeingCreated(_) => {
+            (Code::FailedPrecondition, "AlreadyBeingCreatedException")
+        }
+        NnError::LeaseExpired(_) => (Code::FailedPrecondition, "LeaseExpiredException"),
+        NnError::BadBlock(_) => (Code::FailedPrecondition, "IOException"),
+        NnError::NoDatanodes(_) => (Code::ResourceExhausted, "IOException"),
+        NnError::TooManyItems(_) => (
+            Code::FailedPrecondition,
+            "MaxDirectoryItemsExceededException",
+        ),
+        NnError::Storage(_) => (Code::Internal, "IOException"),
+        NnError::ShuttingDown => (Code::Unavailable, "IOException"),
+    }
+}
+
+impl From<NnError> for Status {
+    fn from(e: NnError) -> Self {
+        let (code, class) = error_class(&e);
+        let mut s = Status::new(code, e.to_string());
+        if let Ok(v) = class.parse() {
+            s.metadata_mut().insert(tusk_proto::ERROR_CLASS_HEADER, v);
+        }
+        s
+    }
+}
+
+pub fn block_from(b: &pb::Block) -> Block {
+    Block {
+        id: b.block_id,
+        genstamp: b.genstamp,
+        num_bytes: b.num_bytes,
+    }
+}
+
+pub fn block_to(b: &Block) -> pb::Block {
+    pb::Block {
+        block_id: b.id,
+        genstamp: b.genstamp,
+        num_bytes: b.num_bytes,
+    }
+}
+
+pub fn status_to(s: &FileStatus) -> pb::FileStatus {
+    pb::FileStatus {
+        name: s.name.clone(),
+        file_type: match s.kind {
+            InodeKind::File => pb::FileType::File as i32,
+            InodeKind::Dir => pb::FileType::Directory as i32,
+        },
+        length: s.length,
+        owner: s.owner.clone(),
+        group: s.group.clone(),
+        permission: s.permission,
+        mtime_ms: s.mtime_ms,
+        atime_ms: s.atime_ms,
+        replication: s.replication,
+        block_size: s.block_size,
+        file_id: s.file_id,
+        children_num: s.children_num,
+        under_construction: s.under_construction,
+    }
+}
+
+pub fn datanode_to(d: &DatanodeId) -> pb::DatanodeInfo {
+    pb::DatanodeInfo {
+        uuid: d.uuid.clone(),
+        host: d.host.clone(),
+        data_addr: d.data_addr.clone(),
+        http_addr: d.http_addr.clone(),
+        rack: d.rack.clone(),
+    }
+}
+
+pub fn datanode_from(d: &pb::DatanodeInfo) -> DatanodeId {
+    DatanodeId {
+        uuid: d.uuid.clone(),
+        host: d.host.clone(),
+        data_addr: d.data_addr.clone(),
+        http_addr: d.http_addr.clone(),
+        rack: d.rack.clone(),
+    }
+}
+
+pub fn located_to(b: &LocatedBlock) -> pb::LocatedBlock {
+    pb::LocatedBlock {
+        block: Some(block_to(&b.block)),
+        offset: b.offset,
+        locations: b.locations.iter().map(datanode_to).collect(),
+        corrupt: b.corrupt,
+    }
+}
+
+/// Sums a datanode's storage reports (failed volumes count for nothing).
+pub fn storage_from(reports: &[pb::StorageReport]) -> StorageStats {
+    let mut s = StorageStats::default();
+    for r in reports.iter().filter(|r| !r.failed) {
+        s.capacity = s.capacity.saturating_add(r.capacity);
+        s.used = s.used.saturating_add(r.used);
+        s.remaining = s.remaining.saturating_add(r.remaining);
+    }
+    s
+}
+
+pub fn command_to(c: &Command) -> pb::DatanodeCommand {
+    use pb::datanode_command::Kind;
+    match c {
+        Command::Reregister => pb::DatanodeCommand {
+            kind: Kind::Reregister as i32,
+            blocks: vec![],
+            targets: vec![],
+        },
+        Command::BlockReport => pb::DatanodeCommand {
+            kind: Kind::BlockReport as i32,
+            blocks: vec![],
+            targets: vec![],
+        },
+        Command::Delete(blocks) => pb::DatanodeCommand {
+            kind: Kind::Delete as i32,
+            blocks: blocks.iter().map(block_to).collect(),
+            targets: vec![],
+        },
+        Command::Replicate(list) => pb::DatanodeCommand {
+            kind: Kind::Replicate as i32,
+            blocks: list.iter().map(|(b, _)| block_to(b)).collect(),
+            targets: list
+                .iter()
+                .map(|(_, t)| pb::TargetList {
+                    targets: t.iter().map(datanode_to).collect(),
+                })
+                .collect(),
+        },
+    }
+}
+
+pub fn report_to(r: &DatanodeReport) -> pb::DatanodeReportEntry {
+    pb::DatanodeReportEntry {
+        info: Some(datanode_to(&r.id)),
+        live: r.live,
+        capacity: r.capacity,
+        used: r.used,
+        remaining: r.remaining,
+        num_blocks: r.num_blocks,
+        last_heartbeat_ms_ago: r.last_heartbeat_ms_ago,
+        xceivers: r.xceivers,
+        admin_state: r.admin_state.clone(),
+    }
+}
+
+pub fn stats_to(s: &FsStats) -> pb::GetFsStatsResponse {
+    pb::GetFsStatsResponse {
+        capacity: s.capacity,
+        used: s.used,
+        remaining: s.remaining,
+        live_datanodes: s.live_datanodes,
+        dead_datanodes: s.dead_datanodes,
+        under_replicated_blocks: s.under_replicated_blocks,
+        corrupt_blocks: s.corrupt_blocks,
+        missing_blocks: s.missing_blocks,
+        total_blocks: s.total_blocks,
+        total_files: s.total_files,
+        safe_mode: s.safe_mode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_code_and_class() {
+        let s: Status = NnError::NotFound("File does not exist: /a".into()).into();
+        assert_eq!(s.code(), Code::NotFound);
+        assert!(s.message().contains("does not exist"));
+        assert_eq!(
+            s.metadata()
+                .get(tusk_proto::ERROR_CLASS_HEADER)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "FileNotFoundException"
+        );
+        let s: Status = NnError::SafeMode("x".into()).into();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+    }
+}

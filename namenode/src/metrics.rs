@@ -1,0 +1,86 @@
+//! Counters exported on `/metrics` (Prometheus text format).
+
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::sync::GroupCommit;
+use crate::types::FsStats;
+
+/// RPC counts per method.
+#[derive(Default)]
+pub struct Metrics {
+    rpcs: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    pub fn count(&self, method: &'static str) {
+        *self.rpcs.lock().entry(method).or_insert(0) += 1;
+    }
+
+    pub fn rpc_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.rpcs.lock().clone()
+    }
+
+    /// The whole `/metrics` page.
+    pub fn render(&self, s: &FsStats, commit: &GroupCommit) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            (
+                "mutations_total",
+                "Namespace mutations applied.",
+                commit.last_applied(),
+            ),
+            (
+                "flushes_total",
+                "Durable flushes of the namespace (group commit: several mutations each).",
+                commit.flushes(),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
+            let _ = writeln!(out, "# TYPE tusk_namenode_{name} counter");
+            let _ = writeln!(out, "tusk_namenode_{name} {v}");
+        }
+        out.push_str("# HELP tusk_namenode_rpc_total RPCs served, by method.\n");
+        out.push_str("# TYPE tusk_namenode_rpc_total counter\n");
+        for (m, n) in self.rpc_counts() {
+            let _ = writeln!(out, "tusk_namenode_rpc_total{{method=\"{m}\"}} {n}");
+        }
+        let gauges: [(&str, &str, u64); 12] = [
+            ("files", "Files in the namespace.", s.total_files),
+            ("directories", "Directories in the namespace.", s.total_dirs),
+            ("blocks", "Blocks in the block map.", s.total_blocks),
+            ("live_datanodes", "Live datanodes.", s.live_datanodes),
+            ("dead_datanodes", "Dead datanodes.", s.dead_datanodes),
+            ("capacity_bytes", "Capacity of live datanodes.", s.capacity),
+            ("used_bytes", "Bytes in replicas on live datanodes.", s.used),
+            (
+                "remaining_bytes",
+                "Free bytes on live datanodes.",
+                s.remaining,
+            ),
+            (
+                "under_replicated_blocks",
+                "Blocks with fewer live replicas than expected.",
+                s.under_replicated_blocks,
+            ),
+            (
+                "corrupt_blocks",
+                "Blocks with a corrupt replica.",
+                s.corrupt_blocks,
+            ),
+            (
+                "missing_blocks",
+                "Complete blocks without a live replica.",
+                s.missing_blocks,
+            ),
+            ("safe_mode", "1 while in safe mode.", u64::from(s.safe_mode)),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
+            let _ = writeln!(out, "# TYPE tusk_namenode_{name} gauge");
+            let _ = writeln!(out, "tusk_namenode_{name} {v}");
+        }
+        out
+    }
+}

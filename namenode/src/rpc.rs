@@ -1,0 +1,554 @@
+//! The gRPC adapters: `ClientProtocol` and `DatanodeProtocol` over the
+//! namesystem. Each method converts the request, calls [`FsNamesystem`]
+//! under the lock, and — for mutations — waits for group commit after
+//! releasing it.
+
+use crate::convert::*;
+use crate::error::{NnError, NnResult};
+use crate::fsn::{AddBlockArgs, CreateArgs, FsNamesystem, BYTES_PER_CHECKSUM, WRITE_PACKET_SIZE};
+use crate::metrics::Metrics;
+use crate::permission::Caller;
+use crate::sync::GroupCommit;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tusk_proto as pb;
+use tusk_proto::client_protocol_server::{ClientProtocol, ClientProtocolServer};
+use tusk_proto::datanode_protocol_server::{DatanodeProtocol, DatanodeProtocolServer};
+
+/// How long a user's groups are cached (HDFS: hadoop.security.groups.cache.secs).
+const GROUPS_TTL: Duration = Duration::from_secs(300);
+/// Full block reports of big datanodes exceed tonic's 4 MiB default.
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Everything the servers and workers share.
+pub struct NamenodeState {
+    /// The namesystem, behind HDFS's one big lock (reads share it).
+    pub fsn: RwLock<FsNamesystem>,
+    /// Durability of applied mutations.
+    pub commit: Arc<GroupCommit>,
+    /// Per-method RPC counts for `/metrics`.
+    pub metrics: Metrics,
+    /// user → (groups, when looked up): `/etc/group` is not read per call.
+    groups: Mutex<HashMap<String, (Vec<String>, Instant)>>,
+    /// Copied from the config so identifying a caller takes no namesystem lock.
+    superuser: String,
+    supergroup: String,
+    /// Told to datanodes at registration.
+    pub heartbeat_interval: Duration,
+    pub block_report_interval: Duration,
+    pub started: Instant,
+}
+
+impl NamenodeState {
+    pub fn new(
+        fsn: FsNamesystem,
+        commit: Arc<GroupCommit>,
+        heartbeat_interval: Duration,
+        block_report_interval: Duration,
+    ) -> Self {
+        let superuser = fsn.config().superuser.clone();
+        let supergroup = fsn.config().supergroup.clone();
+        NamenodeState {
+            superuser,
+            supergroup,
+            fsn: RwLock::new(fsn),
+            commit,
+            metrics: Metrics::default(),
+            groups: Mutex::new(HashMap::new()),
+            heartbeat_interval,
+            block_report_interval,
+            started: Instant::now(),
+        }
+    }
+
+    fn groups_of(&self, user: &str) -> Vec<String> {
+        let now = Instant::now();
+        if let Some((g, t)) = self.groups.lock().get(user) {
+            if now.duration_since(*t) < GROUPS_TTL {
+                return g.clone();
+            }
+        }
+        let g = tusk_common::sys::user_groups(user);
+        self.groups
+            .lock()
+            .insert(user.to_string(), (g.clone(), now));
+        g
+    }
+
+    /// The caller of a ClientProtocol request (`x-tusk-user`, else "nobody").
+    pub fn caller<T>(&self, req: &Request<T>) -> Caller {
+        let user = req
+            .metadata()
+            .get(tusk_proto::USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("nobody")
+            .to_string();
+        let groups = self.groups_of(&user);
+        Caller::new(&user, groups, &self.superuser, &self.supergroup)
+    }
+
+    /// Runs a mutation under the write lock, then (on success) waits,
+    /// outside the lock, until it is durable.
+    pub async fn mutate<T>(&self, f: impl FnOnce(&mut FsNamesystem) -> NnResult<T>) -> NnResult<T> {
+        let (res, seq) = {
+            let mut g = self.fsn.write();
+            let r = f(&mut g);
+            let seq = if r.is_ok() { self.commit.applied() } else { 0 };
+            (r, seq)
+        };
+        let v = res?;
+        self.commit.wait(seq).await?;
+        Ok(v)
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&FsNamesystem) -> T) -> T {
+        f(&self.fsn.read())
+    }
+}
+
+fn peer_host<T>(req: &Request<T>, given: &str) -> String {
+    if !given.is_empty() {
+        return given.to_string();
+    }
+    req.remote_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn required_block(b: &Option<pb::Block>, what: &str) -> Result<crate::types::Block, Status> {
+    b.as_ref()
+        .map(block_from)
+        .ok_or_else(|| NnError::InvalidArgument(format!("{what}: block is required")).into())
+}
+
+/// ClientProtocol.
+#[derive(Clone)]
+pub struct ClientService(pub Arc<NamenodeState>);
+
+/// DatanodeProtocol.
+#[derive(Clone)]
+pub struct DatanodeService(pub Arc<NamenodeState>);
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ClientProtocol for ClientService {
+    async fn get_file_info(
+        &self,
+        req: Request<pb::GetFileInfoRequest>,
+    ) -> R<pb::GetFileInfoResponse> {
+        let s = &self.0;
+        s.metrics.count("get_file_info");
+        let caller = s.caller(&req);
+        let st = s.read(|f| f.get_file_info(&caller, &req.get_ref().path))?;
+        Ok(Response::new(pb::GetFileInfoResponse {
+            status: st.as_ref().map(status_to),
+        }))
+    }
+
+    async fn mkdirs(&self, req: Request<pb::MkdirsRequest>) -> R<pb::MkdirsResponse> {
+        let s = &self.0;
+        s.metrics.count("mkdirs");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.mkdirs(&caller, &r.path, r.permission, r.create_parent))
+            .await?;
+        Ok(Response::new(pb::MkdirsResponse {}))
+    }
+
+    async fn get_listing(&self, req: Request<pb::GetListingRequest>) -> R<pb::GetListingResponse> {
+        let s = &self.0;
+        s.metrics.count("get_listing");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let l = s.read(|f| f.get_listing(&caller, &r.path, &r.start_after, r.limit))?;
+        Ok(Response::new(pb::GetListingResponse {
+            entries: l.entries.iter().map(status_to).collect(),
+            remaining: l.remaining,
+            is_file: l.is_file,
+        }))
+    }
+
+    async fn create(&self, req: Request<pb::CreateRequest>) -> R<pb::CreateResponse> {
+        let s = &self.0;
+        s.metrics.count("create");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let args = CreateArgs {
+            path: &r.path,
+            permission: r.permission,
+            client_name: &r.client_name,
+            overwrite: r.overwrite,
+            create_parent: r.create_parent,
+            replication: r.replication,
+            block_size: r.block_size,
+        };
+        let st = s
+            .mutate(|f| f.create(&caller, &args, Instant::now()))
+            .await?;
+        Ok(Response::new(pb::CreateResponse {
+            status: Some(status_to(&st)),
+        }))
+    }
+
+    async fn append(&self, req: Request<pb::AppendRequest>) -> R<pb::AppendResponse> {
+        let s = &self.0;
+        s.metrics.count("append");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let st = s
+            .mutate(|f| f.append(&caller, &r.path, &r.client_name, Instant::now()))
+            .await?;
+        Ok(Response::new(pb::AppendResponse {
+            status: Some(status_to(&st)),
+        }))
+    }
+
+    async fn add_block(&self, req: Request<pb::AddBlockRequest>) -> R<pb::AddBlockResponse> {
+        let s = &self.0;
+        s.metrics.count("add_block");
+        let writer = peer_host(&req, &req.get_ref().client_host);
+        let r = req.get_ref();
+        let args = AddBlockArgs {
+            path: &r.path,
+            client_name: &r.client_name,
+            file_id: r.file_id,
+            previous: r.previous.as_ref().map(block_from),
+            excluded: &r.excluded_uuids,
+            writer_host: &writer,
+        };
+        let lb = s.mutate(|f| f.add_block(&args)).await?;
+        Ok(Response::new(pb::AddBlockResponse {
+            block: Some(located_to(&lb)),
+        }))
+    }
+
+    async fn abandon_block(
+        &self,
+        req: Request<pb::AbandonBlockRequest>,
+    ) -> R<pb::AbandonBlockResponse> {
+        let s = &self.0;
+        s.metrics.count("abandon_block");
+        let r = req.get_ref();
+        let b = required_block(&r.block, "abandonBlock")?;
+        s.mutate(|f| f.abandon_block(&r.path, &r.client_name, r.file_id, b))
+            .await?;
+        Ok(Response::new(pb::AbandonBlockResponse {}))
+    }
+
+    async fn complete(&self, req: Request<pb::CompleteRequest>) -> R<pb::CompleteResponse> {
+        let s = &self.0;
+        s.metrics.count("complete");
+        let r = req.get_ref();
+        let last = r.last.as_ref().map(block_from);
+        let completed = s
+            .mutate(|f| f.complete(&r.path, &r.client_name, r.file_id, last, &r.sha256))
+            .await?;
+        Ok(Response::new(pb::CompleteResponse { completed }))
+    }
+
+    async fn get_block_locations(
+        &self,
+        req: Request<pb::GetBlockLocationsRequest>,
+    ) -> R<pb::GetBlockLocationsResponse> {
+        let s = &self.0;
+        s.metrics.count("get_block_locations");
+        let caller = s.caller(&req);
+        let reader = peer_host(&req, &req.get_ref().client_host);
+        let r = req.get_ref();
+        let l = s.read(|f| f.get_block_locations(&caller, &r.path, r.offset, r.length, &reader))?;
+        Ok(Response::new(pb::GetBlockLocationsResponse {
+            file_length: l.file_length,
+            blocks: l.blocks.iter().map(located_to).collect(),
+            under_construction: l.under_construction,
+            file_id: l.file_id,
+        }))
+    }
+
+    async fn rename(&self, req: Request<pb::RenameRequest>) -> R<pb::RenameResponse> {
+        let s = &self.0;
+        s.metrics.count("rename");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.rename(&caller, &r.src, &r.dst, r.overwrite))
+            .await?;
+        Ok(Response::new(pb::RenameResponse {}))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::DeleteResponse> {
+        let s = &self.0;
+        s.metrics.count("delete");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let deleted = s
+            .mutate(|f| f.delete(&caller, &r.path, r.recursive))
+            .await?;
+        Ok(Response::new(pb::DeleteResponse { deleted }))
+    }
+
+    async fn set_permission(
+        &self,
+        req: Request<pb::SetPermissionRequest>,
+    ) -> R<pb::SetPermissionResponse> {
+        let s = &self.0;
+        s.metrics.count("set_permission");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.set_permission(&caller, &r.path, r.permission))
+            .await?;
+        Ok(Response::new(pb::SetPermissionResponse {}))
+    }
+
+    async fn set_owner(&self, req: Request<pb::SetOwnerRequest>) -> R<pb::SetOwnerResponse> {
+        let s = &self.0;
+        s.metrics.count("set_owner");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.set_owner(&caller, &r.path, &r.owner, &r.group))
+            .await?;
+        Ok(Response::new(pb::SetOwnerResponse {}))
+    }
+
+    async fn set_replication(
+        &self,
+        req: Request<pb::SetReplicationRequest>,
+    ) -> R<pb::SetReplicationResponse> {
+        let s = &self.0;
+        s.metrics.count("set_replication");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let is_file = s
+            .mutate(|f| f.set_replication(&caller, &r.path, r.replication))
+            .await?;
+        Ok(Response::new(pb::SetReplicationResponse { is_file }))
+    }
+
+    async fn set_times(&self, req: Request<pb::SetTimesRequest>) -> R<pb::SetTimesResponse> {
+        let s = &self.0;
+        s.metrics.count("set_times");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.set_times(&caller, &r.path, r.mtime_ms, r.atime_ms))
+            .await?;
+        Ok(Response::new(pb::SetTimesResponse {}))
+    }
+
+    async fn get_content_summary(
+        &self,
+        req: Request<pb::GetContentSummaryRequest>,
+    ) -> R<pb::GetContentSummaryResponse> {
+        let s = &self.0;
+        s.metrics.count("get_content_summary");
+        let caller = s.caller(&req);
+        let c = s.read(|f| f.content_summary(&caller, &req.get_ref().path))?;
+        Ok(Response::new(pb::GetContentSummaryResponse {
+            length: c.length,
+            file_count: c.file_count,
+            directory_count: c.directory_count,
+            space_consumed: c.space_consumed,
+            quota: -1,
+            space_quota: -1,
+        }))
+    }
+
+    async fn get_file_checksum(
+        &self,
+        req: Request<pb::GetFileChecksumRequest>,
+    ) -> R<pb::GetFileChecksumResponse> {
+        let s = &self.0;
+        s.metrics.count("get_file_checksum");
+        let caller = s.caller(&req);
+        let (sha, length) = s.read(|f| f.file_checksum(&caller, &req.get_ref().path))?;
+        Ok(Response::new(pb::GetFileChecksumResponse {
+            sha256: sha.into(),
+            length,
+        }))
+    }
+
+    async fn renew_lease(&self, req: Request<pb::RenewLeaseRequest>) -> R<pb::RenewLeaseResponse> {
+        let s = &self.0;
+        s.metrics.count("renew_lease");
+        s.fsn
+            .write()
+            .renew_lease(&req.get_ref().client_name, Instant::now());
+        Ok(Response::new(pb::RenewLeaseResponse {}))
+    }
+
+    async fn report_bad_blocks(
+        &self,
+        req: Request<pb::ReportBadBlocksRequest>,
+    ) -> R<pb::ReportBadBlocksResponse> {
+        let s = &self.0;
+        s.metrics.count("report_bad_blocks");
+        let r = req.get_ref();
+        let bad: Vec<_> = r
+            .blocks
+            .iter()
+            .zip(r.datanode_uuids.iter())
+            .map(|(b, u)| (block_from(b), u.clone()))
+            .collect();
+        s.fsn.write().report_bad_blocks(&bad);
+        Ok(Response::new(pb::ReportBadBlocksResponse {}))
+    }
+
+    async fn get_fs_stats(
+        &self,
+        _req: Request<pb::GetFsStatsRequest>,
+    ) -> R<pb::GetFsStatsResponse> {
+        let s = &self.0;
+        s.metrics.count("get_fs_stats");
+        Ok(Response::new(stats_to(&s.read(|f| f.fs_stats()))))
+    }
+
+    async fn get_server_defaults(
+        &self,
+        _req: Request<pb::GetServerDefaultsRequest>,
+    ) -> R<pb::GetServerDefaultsResponse> {
+        let s = &self.0;
+        s.metrics.count("get_server_defaults");
+        let c = s.read(|f| f.config().clone());
+        Ok(Response::new(pb::GetServerDefaultsResponse {
+            block_size: c.default_block_size,
+            replication: c.default_replication,
+            bytes_per_checksum: BYTES_PER_CHECKSUM,
+            write_packet_size: WRITE_PACKET_SIZE,
+            superuser: c.superuser,
+            supergroup: c.supergroup,
+        }))
+    }
+
+    async fn datanode_report(
+        &self,
+        _req: Request<pb::DatanodeReportRequest>,
+    ) -> R<pb::DatanodeReportResponse> {
+        let s = &self.0;
+        s.metrics.count("datanode_report");
+        let r = s.read(|f| f.datanode_report(Instant::now()));
+        Ok(Response::new(pb::DatanodeReportResponse {
+            datanodes: r.iter().map(report_to).collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl DatanodeProtocol for DatanodeService {
+    async fn register(&self, req: Request<pb::RegisterRequest>) -> R<pb::RegisterResponse> {
+        let s = &self.0;
+        s.metrics.count("register");
+        let r = req.get_ref();
+        let info = r
+            .info
+            .as_ref()
+            .ok_or_else(|| NnError::InvalidArgument("register: info is required".into()))?;
+        if info.uuid.is_empty() {
+            return Err(NnError::InvalidArgument("register: datanode uuid is empty".into()).into());
+        }
+        let mut id = datanode_from(info);
+        if id.host.is_empty() {
+            id.host = peer_host(&req, "");
+        }
+        let stats = storage_from(&r.storages);
+        let rack = s.fsn.write().register_datanode(id, stats, Instant::now());
+        Ok(Response::new(pb::RegisterResponse {
+            rack,
+            heartbeat_interval_ms: s.heartbeat_interval.as_millis() as u64,
+            block_report_interval_ms: s.block_report_interval.as_millis() as u64,
+        }))
+    }
+
+    async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> R<pb::HeartbeatResponse> {
+        let s = &self.0;
+        s.metrics.count("heartbeat");
+        let r = req.get_ref();
+        let cmds = s.fsn.write().heartbeat(
+            &r.uuid,
+            storage_from(&r.storages),
+            r.xceivers,
+            Instant::now(),
+        );
+        Ok(Response::new(pb::HeartbeatResponse {
+            commands: cmds.iter().map(command_to).collect(),
+        }))
+    }
+
+    async fn block_report(
+        &self,
+        req: Request<pb::BlockReportRequest>,
+    ) -> R<pb::BlockReportResponse> {
+        let s = &self.0;
+        s.metrics.count("block_report");
+        let r = req.get_ref();
+        let blocks: Vec<_> = r.finalized.iter().map(block_from).collect();
+        let cmds = s.fsn.write().block_report(&r.uuid, &blocks, Instant::now());
+        Ok(Response::new(pb::BlockReportResponse {
+            commands: cmds.iter().map(command_to).collect(),
+        }))
+    }
+
+    async fn block_received_and_deleted(
+        &self,
+        req: Request<pb::BlockReceivedAndDeletedRequest>,
+    ) -> R<pb::BlockReceivedAndDeletedResponse> {
+        let s = &self.0;
+        s.metrics.count("block_received_and_deleted");
+        let r = req.get_ref();
+        let received: Vec<_> = r.received.iter().map(block_from).collect();
+        let deleted: Vec<_> = r.deleted.iter().map(block_from).collect();
+        s.fsn
+            .write()
+            .block_received_and_deleted(&r.uuid, &received, &deleted);
+        Ok(Response::new(pb::BlockReceivedAndDeletedResponse {}))
+    }
+
+    async fn report_corrupt(
+        &self,
+        req: Request<pb::ReportCorruptRequest>,
+    ) -> R<pb::ReportCorruptResponse> {
+        let s = &self.0;
+        s.metrics.count("report_corrupt");
+        let r = req.get_ref();
+        tracing::warn!(node = %r.uuid, blocks = r.blocks.len(), reason = %r.reason, "datanode reports corrupt replicas");
+        let bad: Vec<_> = r
+            .blocks
+            .iter()
+            .map(|b| (block_from(b), r.uuid.clone()))
+            .collect();
+        s.fsn.write().report_bad_blocks(&bad);
+        Ok(Response::new(pb::ReportCorruptResponse {}))
+    }
+}
+
+/// Serves both RPC services on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<NamenodeState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    use tokio_stream::StreamExt;
+    // Small gRPC frames must not wait for Nagle's algorithm.
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(c) = &conn {
+            let _ = c.set_nodelay(true);
+        }
+        conn
+    });
+    tonic::transport::Server::builder()
+        .add_service(
+            ClientProtocolServer::new(ClientService(state.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            DatanodeProtocolServer::new(DatanodeService(state))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await
+}
