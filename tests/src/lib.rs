@@ -190,7 +190,11 @@ impl MiniCluster {
     }
 
     pub fn nn_http_addr(&self) -> SocketAddr {
-        self.base.namenode.http_addr.parse().expect("pinned address")
+        self.base
+            .namenode
+            .http_addr
+            .parse()
+            .expect("pinned address")
     }
 
     pub fn dir(&self) -> &Path {
@@ -226,15 +230,19 @@ impl MiniCluster {
     pub async fn wait_active(&self) -> Result<()> {
         let want = self.datanodes.iter().filter(|d| d.is_some()).count() as u64;
         let client = self.client().await?;
-        wait_for("datanodes to register and safe mode to end", Duration::from_secs(30), || {
-            let client = client.clone();
-            async move {
-                match client.fs_stats().await {
-                    Ok(s) => s.live_datanodes >= want && !s.safe_mode,
-                    Err(_) => false,
+        wait_for(
+            "datanodes to register and safe mode to end",
+            Duration::from_secs(30),
+            || {
+                let client = client.clone();
+                async move {
+                    match client.fs_stats().await {
+                        Ok(s) => s.live_datanodes >= want && !s.safe_mode,
+                        Err(_) => false,
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -284,7 +292,8 @@ impl MiniCluster {
             bail!("replica blk_{block_id} on datanode {i} is empty");
         }
         let mid = data.len() / 2;
-        for b in &mut data[mid..(mid + 16).min(data.len())] {
+        let end = (mid + 16).min(data.len());
+        for b in &mut data[mid..end] {
             *b ^= 0xff;
         }
         std::fs::write(&r.data, data)?;
@@ -461,7 +470,8 @@ fn free_base_port() -> Result<u16> {
     let mut rng = rand::thread_rng();
     for _ in 0..200 {
         let base: u16 = rng.gen_range(20_000..55_000) / 100 * 100;
-        let free = (0..100u16).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok());
+        let free =
+            (0..100u16).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok());
         if free {
             return Ok(base);
         }

@@ -49,7 +49,10 @@ fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
     ok(&cl.dfs(&["-put", local_s, "/data/in/"]));
     // put refuses to overwrite without -f, and leaves the file alone.
     let err = fails(&cl.dfs(&["put", local_s, "/data/in/in.bin"]));
-    assert!(err.contains("/data/in/in.bin") && err.contains("File exists"), "{err}");
+    assert!(
+        err.contains("/data/in/in.bin") && err.contains("File exists"),
+        "{err}"
+    );
     ok(&cl.dfs(&["put", "-f", local_s, "/data/in/in.bin"]));
 
     let ls = ok(&cl.dfs(&["ls", "/data/in"]));
@@ -75,17 +78,32 @@ fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
 
     // stdin upload, appendToFile, text, head, tail.
     ok(&cl.dfs_stdin(&["put", "-", "/data/notes.txt"], Some(b"line one\n")));
-    ok(&cl.dfs_stdin(&["appendToFile", "-", "/data/notes.txt"], Some(b"line two\n")));
-    assert_eq!(ok(&cl.dfs(&["cat", "/data/notes.txt"])), "line one\nline two\n");
-    assert_eq!(ok(&cl.dfs(&["text", "/data/notes.txt"])), "line one\nline two\n");
-    assert_eq!(ok(&cl.dfs(&["tail", "/data/notes.txt"])), "line one\nline two\n");
+    ok(&cl.dfs_stdin(
+        &["appendToFile", "-", "/data/notes.txt"],
+        Some(b"line two\n"),
+    ));
+    assert_eq!(
+        ok(&cl.dfs(&["cat", "/data/notes.txt"])),
+        "line one\nline two\n"
+    );
+    assert_eq!(
+        ok(&cl.dfs(&["text", "/data/notes.txt"])),
+        "line one\nline two\n"
+    );
+    assert_eq!(
+        ok(&cl.dfs(&["tail", "/data/notes.txt"])),
+        "line one\nline two\n"
+    );
 
     // Missing paths: one line naming the path, exit 1.
     let err = fails(&cl.dfs(&["ls", "/no/such"]));
     assert!(err.contains("/no/such: No such file or directory"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let err = fails(&cl.dfs(&["cat", "/data/in"]));
-    assert!(err.contains("/data/in") && err.contains("directory"), "{err}");
+    assert!(
+        err.contains("/data/in") && err.contains("directory"),
+        "{err}"
+    );
 
     // test, du, count, stat, mv, cp, chmod.
     assert_eq!(cl.dfs(&["test", "-d", "/data/in"]).status.code(), Some(0));
@@ -97,7 +115,10 @@ fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
     assert_eq!(&c[..3], &["2", "2", "2500018"], "{count}");
     ok(&cl.dfs(&["mv", "/data/notes.txt", "/data/in"]));
     ok(&cl.dfs(&["cp", "/data/in/notes.txt", "/data/copy.txt"]));
-    assert_eq!(ok(&cl.dfs(&["cat", "/data/copy.txt"])), "line one\nline two\n");
+    assert_eq!(
+        ok(&cl.dfs(&["cat", "/data/copy.txt"])),
+        "line one\nline two\n"
+    );
     ok(&cl.dfs(&["chmod", "600", "/data/copy.txt"]));
     let ls = ok(&cl.dfs(&["ls", "/data/copy.txt"]));
     assert!(ls.contains("-rw-------"), "{ls}");
@@ -108,7 +129,11 @@ fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
     let out = ok(&cl.dfs(&["rm", "/data/copy.txt"]));
     assert!(out.contains("trash"), "{out}");
     let user = tusk_common::sys::login_user();
-    ok(&cl.dfs(&["test", "-e", &format!("/user/{user}/.Trash/Current/data/copy.txt")]));
+    ok(&cl.dfs(&[
+        "test",
+        "-e",
+        &format!("/user/{user}/.Trash/Current/data/copy.txt"),
+    ]));
     fails(&cl.dfs(&["rm", "-skipTrash", "/data/in"]));
     ok(&cl.dfs(&["rm", "-r", "-skipTrash", "/data/in"]));
     fails(&cl.dfs(&["test", "-e", "/data/in"]));
@@ -161,10 +186,14 @@ fn kill_9_of_the_namenode_loses_no_acknowledged_change() -> anyhow::Result<()> {
         }
         // Let the burst run until a good number of changes are acknowledged.
         let acked = acked_dirs.clone();
-        wait_for("a burst of acknowledged mkdirs", Duration::from_secs(60), || {
-            let n = acked.lock().unwrap().len();
-            async move { n >= 2000 }
-        })
+        wait_for(
+            "a burst of acknowledged mkdirs",
+            Duration::from_secs(60),
+            || {
+                let n = acked.lock().unwrap().len();
+                async move { n >= 2000 }
+            },
+        )
         .await?;
         cl.kill9("namenode")?;
         for t in tasks {
@@ -186,7 +215,12 @@ fn kill_9_of_the_namenode_loses_no_acknowledged_change() -> anyhow::Result<()> {
             .collect();
         let acked = acked_dirs.lock().unwrap().clone();
         let lost: Vec<_> = acked.difference(&present).collect();
-        assert!(lost.is_empty(), "{} acknowledged mkdirs lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+        assert!(
+            lost.is_empty(),
+            "{} acknowledged mkdirs lost, e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
         let files = acked_files.lock().unwrap().clone();
         assert!(!files.is_empty(), "some files were closed before the kill");
         for (p, sum) in files {
@@ -215,7 +249,11 @@ fn start_is_idempotent_and_brings_back_a_killed_datanode() -> anyhow::Result<()>
     assert!(String::from_utf8_lossy(&st.stdout).contains("stopped"));
     let out = cl.script("start")?;
     assert!(out.contains("export TUSK_NAMENODE=127.0.0.1:"), "{out}");
-    assert_eq!(cl.pid("datanode-1")?, before, "a running daemon is left alone");
+    assert_eq!(
+        cl.pid("datanode-1")?,
+        before,
+        "a running daemon is left alone"
+    );
     assert_eq!(cl.pid("namenode")?, nn);
     assert_ne!(cl.pid("datanode-2")?, 0);
     let st = cl.script("status")?;

@@ -53,9 +53,19 @@ async fn replication_puts_each_replica_on_a_different_datanode() -> anyhow::Resu
             let mut hosts: Vec<String> = b.locations.iter().map(|d| d.uuid.clone()).collect();
             hosts.sort();
             hosts.dedup();
-            assert_eq!(hosts.len(), want, "{path} blk_{}: distinct locations", b.block_id);
+            assert_eq!(
+                hosts.len(),
+                want,
+                "{path} blk_{}: distinct locations",
+                b.block_id
+            );
             // And the bytes really are on that many datanodes' disks.
-            assert_eq!(cluster.replica_holders(b.block_id).len(), want, "{path} blk_{} on disk", b.block_id);
+            assert_eq!(
+                cluster.replica_holders(b.block_id).len(),
+                want,
+                "{path} blk_{} on disk",
+                b.block_id
+            );
         }
     }
     Ok(())
@@ -68,40 +78,47 @@ async fn a_corrupt_or_missing_replica_is_survived_and_reported() -> anyhow::Resu
     let bytes = data(2 * MB + 100, 3);
     write_file(&c, "/victim", &bytes).await?;
     let blocks = c.block_locations("/victim").await?;
+    let index_of = |uuid: &str| {
+        (0..cluster.num_datanodes())
+            .find(|&i| cluster.datanode_uuid(i).as_deref() == Some(uuid))
+            .expect("a datanode with that uuid")
+    };
 
-    // Corrupt the replica the reader would try first, for every block; delete
-    // another replica of the first block entirely.
-    for b in &blocks {
-        let first = &b.locations[0].uuid;
-        let i = (0..cluster.num_datanodes())
-            .find(|&i| cluster.datanode_uuid(i).as_deref() == Some(first.as_str()))
-            .expect("a datanode with that uuid");
-        cluster.corrupt_replica(i, b.block_id)?;
-    }
-    let b0 = &blocks[0];
-    let second = &b0.locations[1].uuid;
-    let j = (0..cluster.num_datanodes())
-        .find(|&i| cluster.datanode_uuid(i).as_deref() == Some(second.as_str()))
-        .unwrap();
-    cluster.delete_replica(j, b0.block_id)?;
-
-    let back = read_file(&c, "/victim").await?;
-    assert!(back == bytes, "read must fall back to a good replica");
-
-    // The namenode heard about the corrupt replicas: they are no longer offered first.
-    wait_for("corrupt replicas to be reported", Duration::from_secs(10), || {
-        let c = c.clone();
-        let blocks = blocks.clone();
-        async move {
-            let now = match c.block_locations("/victim").await {
-                Ok(b) => b,
-                Err(_) => return false,
-            };
-            now.iter().zip(blocks.iter()).all(|(n, old)| {
-                !n.locations.iter().any(|d| d.uuid == old.locations[0].uuid)
-            })
+    // Leave exactly one good replica of every block: corrupt the others, except
+    // that one replica of the first block is deleted outright.
+    let mut good = Vec::new();
+    for (n, b) in blocks.iter().enumerate() {
+        assert_eq!(b.locations.len(), 3);
+        for (k, loc) in b.locations.iter().enumerate().skip(1) {
+            if n == 0 && k == 2 {
+                cluster.delete_replica(index_of(&loc.uuid), b.block_id)?;
+            } else {
+                cluster.corrupt_replica(index_of(&loc.uuid), b.block_id)?;
+            }
         }
-    })
+        good.push(b.locations[0].uuid.clone());
+    }
+
+    // Every read succeeds from the one good replica. Readers report the bad
+    // ones they meet, and the datanode reports the vanished one, so soon the
+    // namenode offers only the good replica of each block.
+    wait_for(
+        "bad replicas to be reported and no longer offered",
+        Duration::from_secs(20),
+        || {
+            let c = c.clone();
+            let good = good.clone();
+            let bytes = bytes.clone();
+            async move {
+                let back = read_file(&c, "/victim").await.expect("read succeeds");
+                assert!(back == bytes, "read must fall back to a good replica");
+                let now = c.block_locations("/victim").await.expect("locations");
+                now.iter()
+                    .zip(good.iter())
+                    .all(|(b, g)| b.locations.len() == 1 && &b.locations[0].uuid == g)
+            }
+        },
+    )
     .await?;
     Ok(())
 }
@@ -122,19 +139,29 @@ async fn namenode_restart_keeps_the_namespace_and_rebuilds_the_block_map() -> an
     let c = cluster.client().await?;
     let st = c.get_file_info("/keep/a/b").await?.expect("dir survives");
     assert_eq!(st.permission, 0o750);
-    let f = c.get_file_info("/keep/a/b/moved").await?.expect("file survives");
+    let f = c
+        .get_file_info("/keep/a/b/moved")
+        .await?
+        .expect("file survives");
     assert_eq!(f.permission, 0o600);
     assert!(c.get_file_info("/keep/a/file").await?.is_none());
     // Locations come back from block reports, and the data reads.
     let back = read_file(&c, "/keep/a/b/moved").await?;
     assert!(back == bytes);
-    assert_eq!(hex::encode(c.file_checksum("/keep/a/b/moved").await?), sha256_hex(&bytes));
+    assert_eq!(
+        hex::encode(c.file_checksum("/keep/a/b/moved").await?),
+        sha256_hex(&bytes)
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datanode_restart_keeps_its_replicas() -> anyhow::Result<()> {
-    let mut cluster = MiniCluster::builder().datanodes(1).replication(1).build().await?;
+    let mut cluster = MiniCluster::builder()
+        .datanodes(1)
+        .replication(1)
+        .build()
+        .await?;
     let c = cluster.client().await?;
     let bytes = data(MB + 1, 5);
     write_file(&c, "/solo", &bytes).await?;
@@ -208,7 +235,10 @@ async fn rename_and_delete_follow_hdfs_semantics() -> anyhow::Result<()> {
     // A directory cannot move into itself.
     assert!(c.rename("/src", "/src/inner/x", false).await.is_err());
     // Missing source.
-    assert!(matches!(c.rename("/nope", "/x", false).await, Err(DfsError::FileNotFound { .. })));
+    assert!(matches!(
+        c.rename("/nope", "/x", false).await,
+        Err(DfsError::FileNotFound { .. })
+    ));
     // Existing file at the destination without overwrite.
     write_file(&c, "/dst/g", b"g").await?;
     assert!(c.rename("/dst/f", "/dst/g", false).await.is_err());
@@ -217,10 +247,16 @@ async fn rename_and_delete_follow_hdfs_semantics() -> anyhow::Result<()> {
 
     // Non-empty directory needs recursive.
     assert!(c.delete("/src", false).await.is_err());
-    assert!(c.get_file_info("/src/inner").await?.is_some(), "nothing deleted");
+    assert!(
+        c.get_file_info("/src/inner").await?.is_some(),
+        "nothing deleted"
+    );
     assert!(c.delete("/src", true).await?);
     assert!(c.get_file_info("/src").await?.is_none());
-    assert!(!c.delete("/src", true).await?, "deleting a missing path says so");
+    assert!(
+        !c.delete("/src", true).await?,
+        "deleting a missing path says so"
+    );
     Ok(())
 }
 
@@ -235,9 +271,17 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()>
     let e = c.mkdirs("/file/sub", 0o755, true).await.unwrap_err();
     assert!(e.to_string().contains("/file"), "{e}");
     // Creating an existing file without overwrite.
-    let e = c.create("/file", CreateOptions::default()).await.err().expect("exists");
+    let e = c
+        .create("/file", CreateOptions::default())
+        .await
+        .err()
+        .expect("exists");
     assert!(matches!(e, DfsError::AlreadyExists { .. }), "{e}");
-    assert_eq!(read_file(&c, "/file").await?, b"x", "the old file is intact");
+    assert_eq!(
+        read_file(&c, "/file").await?,
+        b"x",
+        "the old file is intact"
+    );
     // Reading a directory.
     assert!(c.open("/dir").await.is_err());
     // Missing path.
@@ -278,10 +322,16 @@ async fn permissions_are_checked_on_every_operation() -> anyhow::Result<()> {
     write_file(&alice, "/user/alice/secret", b"alice's").await?;
     let st = alice.get_file_info("/user/alice/secret").await?.unwrap();
     assert_eq!(st.owner, "alice");
-    assert_eq!(st.group, "alice", "group is inherited from the parent directory");
+    assert_eq!(
+        st.group, "alice",
+        "group is inherited from the parent directory"
+    );
 
     // bob can neither traverse, read, list, create nor delete there.
-    assert!(matches!(bob.open("/user/alice/secret").await, Err(DfsError::PermissionDenied { .. })));
+    assert!(matches!(
+        bob.open("/user/alice/secret").await,
+        Err(DfsError::PermissionDenied { .. })
+    ));
     assert!(bob.list("/user/alice").await.is_err());
     assert!(bob.mkdirs("/user/alice/x", 0o755, false).await.is_err());
     assert!(bob.delete("/user/alice/secret", false).await.is_err());
@@ -291,14 +341,20 @@ async fn permissions_are_checked_on_every_operation() -> anyhow::Result<()> {
     assert!(e.to_string().contains("bob"), "{e}");
     // Only the owner (or superuser) may chmod; only the superuser may chown.
     assert!(bob.set_permission("/user/alice", 0o777).await.is_err());
-    assert!(alice.set_owner("/user/alice/secret", "bob", "").await.is_err());
+    assert!(alice
+        .set_owner("/user/alice/secret", "bob", "")
+        .await
+        .is_err());
     // Opened up, bob can read.
     alice.set_permission("/user/alice", 0o755).await?;
     alice.set_permission("/user/alice/secret", 0o644).await?;
     assert_eq!(read_file(&bob, "/user/alice/secret").await?, b"alice's");
     // But still not write.
     assert!(bob
-        .create("/user/alice/secret", CreateOptions::default().with_overwrite(true))
+        .create(
+            "/user/alice/secret",
+            CreateOptions::default().with_overwrite(true)
+        )
         .await
         .is_err());
     assert_eq!(read_file(&alice, "/user/alice/secret").await?, b"alice's");

@@ -30,22 +30,29 @@ async fn main() -> Result<()> {
     let user = tusk_common::sys::login_user();
     let mut conns = Vec::new();
     for _ in 0..clients {
-        let cfg = ClientConfig::default().with_namenode(namenode.clone()).with_user(&user);
+        let cfg = ClientConfig::default()
+            .with_namenode(namenode.clone())
+            .with_user(&user);
         conns.push(DfsClient::connect(cfg).await?);
     }
-    let root = format!("/nnbench-{}", std::process::id());
-    conns[0].mkdirs(&root, 0o755, true).await?;
+    let root: &'static str = Box::leak(format!("/nnbench-{}", std::process::id()).into_boxed_str());
+    conns[0].mkdirs(root, 0o755, true).await?;
     let per = ops / clients;
     for c in 0..clients {
-        conns[0].mkdirs(&format!("{root}/c{c}"), 0o755, false).await?;
+        conns[0]
+            .mkdirs(&format!("{root}/c{c}"), 0o755, false)
+            .await?;
     }
 
-    phase("mkdir", &conns, per, |c, k, i| {
+    phase("mkdir", &conns, per, move |c, k, i| {
         let p = format!("{root}/c{k}/d{i}");
-        async move { c.mkdirs(&p, 0o755, false).await.map(|_| ()) }
+        async move {
+            c.mkdirs(&p, 0o755, false).await?;
+            Ok(())
+        }
     })
     .await?;
-    phase("create+close", &conns, per, |c, k, i| {
+    phase("create+close", &conns, per, move |c, k, i| {
         let p = format!("{root}/c{k}/f{i}");
         async move {
             let w = c.create(&p, CreateOptions::default()).await?;
@@ -54,18 +61,21 @@ async fn main() -> Result<()> {
         }
     })
     .await?;
-    phase("getFileInfo", &conns, per * 2, |c, k, i| {
+    phase("getFileInfo", &conns, per * 2, move |c, k, i| {
         let p = format!("{root}/c{k}/f{}", i % per);
-        async move { c.get_file_info(&p).await.map(|_| ()) }
+        async move {
+            c.get_file_info(&p).await?;
+            Ok(())
+        }
     })
     .await?;
     // A 1000-entry directory, listed whole each time.
-    let listdir = format!("{root}/c0");
+    let listdir: &'static str = Box::leak(format!("{root}/c0").into_boxed_str());
     let list_ops = (per / 50).max(20);
-    phase("list(1000 entries)", &conns, list_ops, |c, _k, _i| {
-        let p = listdir.clone();
+    phase("list(1000 entries)", &conns, list_ops, move |c, _k, _i| {
+        let p = listdir;
         async move {
-            let n = c.list(&p).await?.len();
+            let n = c.list(p).await?.len();
             if n < 1000.min(per) {
                 anyhow::bail!("listing returned {n} entries");
             }
@@ -73,25 +83,30 @@ async fn main() -> Result<()> {
         }
     })
     .await?;
-    phase("rename", &conns, per, |c, k, i| {
+    phase("rename", &conns, per, move |c, k, i| {
         let (a, b) = (format!("{root}/c{k}/d{i}"), format!("{root}/c{k}/r{i}"));
-        async move { c.rename(&a, &b, false).await.map(|_| ()) }
+        async move {
+            c.rename(&a, &b, false).await?;
+            Ok(())
+        }
     })
     .await?;
-    phase("delete", &conns, per, |c, k, i| {
+    phase("delete", &conns, per, move |c, k, i| {
         let p = format!("{root}/c{k}/r{i}");
-        async move { c.delete(&p, false).await.map(|_| ()) }
+        async move {
+            c.delete(&p, false).await?;
+            Ok(())
+        }
     })
     .await?;
-    conns[0].delete(&root, true).await?;
+    conns[0].delete(root, true).await?;
     Ok(())
 }
 
-async fn phase<F, Fut, E>(name: &str, conns: &[DfsClient], per: usize, op: F) -> Result<()>
+async fn phase<F, Fut>(name: &str, conns: &[DfsClient], per: usize, op: F) -> Result<()>
 where
     F: Fn(DfsClient, usize, usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = std::result::Result<(), E>> + Send,
-    E: Into<anyhow::Error> + Send,
+    Fut: std::future::Future<Output = Result<()>> + Send,
 {
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -100,7 +115,7 @@ where
         let op = op.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                op(c.clone(), k, i).await.map_err(Into::into)?;
+                op(c.clone(), k, i).await?;
             }
             anyhow::Ok(())
         }));
@@ -110,6 +125,9 @@ where
     }
     let total = per * conns.len();
     let secs = start.elapsed().as_secs_f64();
-    println!("{name:<20} {:>10.0} ops/s  ({total} ops in {secs:.2}s)", total as f64 / secs);
+    println!(
+        "{name:<20} {:>10.0} ops/s  ({total} ops in {secs:.2}s)",
+        total as f64 / secs
+    );
     Ok(())
 }

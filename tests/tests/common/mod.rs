@@ -24,7 +24,9 @@ pub fn sha256_hex(b: &[u8]) -> String {
 
 /// Writes `bytes` to `path` (overwriting) and closes the file.
 pub async fn write_file(c: &DfsClient, path: &str, bytes: &[u8]) -> Result<()> {
-    let mut w = c.create(path, CreateOptions::default().with_overwrite(true)).await?;
+    let mut w = c
+        .create(path, CreateOptions::default().with_overwrite(true))
+        .await?;
     // Write in uneven pieces to exercise packet and block boundaries.
     let mut off = 0;
     let mut step = 1;
