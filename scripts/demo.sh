@@ -28,7 +28,7 @@ trap 'rm -rf "$work"; step "Stopping the cluster"; scripts/local-cluster.sh stop
 step "Making a 300 MiB sample file (3 blocks of 128 MiB)"
 head -c $((300 << 20)) /dev/urandom > "$work/sample.bin"
 
-step "dfs mkdir -p /user/$USER/demo && dfs put sample.bin"
+step "dfs mkdir -p /user/$(id -un)/demo && dfs put sample.bin"
 "$dfs" mkdir -p /user/"$(id -un)"/demo
 time "$dfs" put -f "$work/sample.bin" /user/"$(id -un)"/demo/sample.bin
 
