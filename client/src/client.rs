@@ -477,6 +477,66 @@ impl DfsClient {
             .collect())
     }
 
+    // ------------------------------------------------------------ admin
+
+    /// Asks (`Get`, anyone) or changes (superuser) safe mode; returns
+    /// whether the namenode is in safe mode afterwards.
+    pub async fn set_safe_mode(&self, action: SafeModeAction) -> Result<bool> {
+        let req = pb::SetSafeModeRequest {
+            action: convert::safe_mode_action_to_pb(action) as i32,
+        };
+        let r = self
+            .nn_call(
+                "safemode",
+                |mut c| async move { c.set_safe_mode(req).await },
+            )
+            .await?;
+        Ok(r.safe_mode)
+    }
+
+    /// Starts decommissioning the datanodes `node` names (uuid, data
+    /// address or host); returns them. Superuser only.
+    pub async fn decommission(&self, node: &str) -> Result<Vec<DatanodeInfo>> {
+        let req = pb::DecommissionRequest { node: node.into() };
+        let r = self
+            .nn_call(node, |mut c| {
+                let r = req.clone();
+                async move { c.decommission(r).await }
+            })
+            .await?;
+        Ok(r.nodes.into_iter().map(convert::datanode_info).collect())
+    }
+
+    /// Returns decommissioning/decommissioned datanodes to service.
+    /// Superuser only.
+    pub async fn recommission(&self, node: &str) -> Result<Vec<DatanodeInfo>> {
+        let req = pb::RecommissionRequest { node: node.into() };
+        let r = self
+            .nn_call(node, |mut c| {
+                let r = req.clone();
+                async move { c.recommission(r).await }
+            })
+            .await?;
+        Ok(r.nodes.into_iter().map(convert::datanode_info).collect())
+    }
+
+    /// The health of every block below `path` (`all_files`: list healthy
+    /// files too) with HDFS's summary. Superuser only.
+    pub async fn fsck(&self, path: &str, all_files: bool) -> Result<FsckReport> {
+        let p = self.resolve(path)?;
+        let req = pb::FsckRequest {
+            path: p.clone(),
+            all_files,
+        };
+        let r = self
+            .nn_call(&p, |mut c| {
+                let r = req.clone();
+                async move { c.fsck(r).await }
+            })
+            .await?;
+        Ok(convert::fsck_report(r))
+    }
+
     /// Every block of a file with its replicas (sorted by distance to this
     /// client).
     pub async fn block_locations(&self, path: &str) -> Result<Vec<LocatedBlock>> {

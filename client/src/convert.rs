@@ -50,6 +50,7 @@ pub(crate) fn fs_stats(r: pb::GetFsStatsResponse) -> FsStats {
         total_blocks: r.total_blocks,
         total_files: r.total_files,
         safe_mode: r.safe_mode,
+        pending_replications: r.pending_replication_blocks,
     }
 }
 
@@ -95,6 +96,82 @@ pub(crate) fn datanode_report(e: pb::DatanodeReportEntry) -> DatanodeReport {
         last_heartbeat_ms_ago: e.last_heartbeat_ms_ago,
         xceivers: e.xceivers,
         admin_state: e.admin_state,
+        blocks_to_replicate: e.blocks_to_replicate,
+    }
+}
+
+pub(crate) fn safe_mode_action_to_pb(a: SafeModeAction) -> pb::SafeModeAction {
+    match a {
+        SafeModeAction::Get => pb::SafeModeAction::Get,
+        SafeModeAction::Enter => pb::SafeModeAction::Enter,
+        SafeModeAction::Leave => pb::SafeModeAction::Leave,
+    }
+}
+
+fn block_from_pb(b: Option<pb::Block>) -> Block {
+    let b = b.unwrap_or_default();
+    Block {
+        id: b.block_id,
+        genstamp: b.genstamp,
+        num_bytes: b.num_bytes,
+    }
+}
+
+fn block_health(h: i32) -> BlockHealth {
+    match pb::BlockHealth::try_from(h).unwrap_or(pb::BlockHealth::Unspecified) {
+        pb::BlockHealth::Ok => BlockHealth::Ok,
+        pb::BlockHealth::UnderReplicated => BlockHealth::UnderReplicated,
+        pb::BlockHealth::Corrupt => BlockHealth::Corrupt,
+        pb::BlockHealth::Missing | pb::BlockHealth::Unspecified => BlockHealth::Missing,
+        pb::BlockHealth::UnderConstruction => BlockHealth::UnderConstruction,
+    }
+}
+
+pub(crate) fn fsck_report(r: pb::FsckResponse) -> FsckReport {
+    FsckReport {
+        files: r
+            .files
+            .into_iter()
+            .map(|f| FsckFile {
+                path: f.path,
+                length: f.length,
+                replication: f.replication,
+                under_construction: f.under_construction,
+                blocks: f
+                    .blocks
+                    .into_iter()
+                    .map(|b| FsckBlock {
+                        block: block_from_pb(b.block),
+                        health: block_health(b.health),
+                        live: b.live,
+                        expected: b.expected,
+                        locations: b.locations.into_iter().map(datanode_info).collect(),
+                        corrupt_locations: b
+                            .corrupt_locations
+                            .into_iter()
+                            .map(datanode_info)
+                            .collect(),
+                        over_replicated: b.over_replicated,
+                        mis_replicated: b.mis_replicated,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        total_files: r.total_files,
+        total_dirs: r.total_dirs,
+        total_size: r.total_size,
+        total_blocks: r.total_blocks,
+        total_replicas: r.total_replicas,
+        minimally_replicated: r.minimally_replicated,
+        under_replicated: r.under_replicated,
+        over_replicated: r.over_replicated,
+        mis_replicated: r.mis_replicated,
+        corrupt_blocks: r.corrupt_blocks,
+        missing_blocks: r.missing_blocks,
+        missing_size: r.missing_size,
+        default_replication: r.default_replication,
+        datanodes: r.datanodes,
+        racks: r.racks,
     }
 }
 

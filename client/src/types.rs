@@ -100,6 +100,8 @@ pub struct FsStats {
     pub total_blocks: u64,
     pub total_files: u64,
     pub safe_mode: bool,
+    /// Blocks with a copy scheduled and not yet reported.
+    pub pending_replications: u64,
 }
 
 /// The namenode's defaults for new files.
@@ -138,7 +140,10 @@ pub struct DatanodeReport {
     pub num_blocks: u64,
     pub last_heartbeat_ms_ago: u64,
     pub xceivers: u32,
+    /// "In Service", "Decommission in progress" or "Decommissioned".
     pub admin_state: String,
+    /// While decommissioning: its blocks still short of replicas elsewhere.
+    pub blocks_to_replicate: u64,
 }
 
 /// A block: id, generation stamp, length.
@@ -231,5 +236,84 @@ impl CreateOptions {
     pub fn with_create_parent(mut self, v: bool) -> Self {
         self.create_parent = v;
         self
+    }
+}
+
+/// `set_safe_mode` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SafeModeAction {
+    /// Only ask (anyone may).
+    Get,
+    /// Enter; stays on until `Leave` (superuser).
+    Enter,
+    /// Leave (superuser).
+    Leave,
+}
+
+/// How one block stands in an fsck report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockHealth {
+    Ok,
+    /// Fewer live (in-service) replicas than the file's replication.
+    UnderReplicated,
+    /// Every remaining replica is known corrupt.
+    Corrupt,
+    /// No replica on a live datanode.
+    Missing,
+    /// Still being written.
+    UnderConstruction,
+}
+
+/// One block of an fsck report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckBlock {
+    pub block: Block,
+    pub health: BlockHealth,
+    /// Good replicas on live in-service datanodes.
+    pub live: u32,
+    pub expected: u32,
+    /// Good replicas on live datanodes (decommissioning ones included).
+    pub locations: Vec<DatanodeInfo>,
+    pub corrupt_locations: Vec<DatanodeInfo>,
+    pub over_replicated: bool,
+    /// All replicas on one rack of a multi-rack cluster.
+    pub mis_replicated: bool,
+}
+
+/// One file of an fsck report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckFile {
+    pub path: String,
+    pub length: u64,
+    pub replication: u32,
+    pub under_construction: bool,
+    pub blocks: Vec<FsckBlock>,
+}
+
+/// `fsck PATH`: the files (all, or only unhealthy ones) and the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsckReport {
+    pub files: Vec<FsckFile>,
+    pub total_files: u64,
+    pub total_dirs: u64,
+    pub total_size: u64,
+    pub total_blocks: u64,
+    pub total_replicas: u64,
+    pub minimally_replicated: u64,
+    pub under_replicated: u64,
+    pub over_replicated: u64,
+    pub mis_replicated: u64,
+    pub corrupt_blocks: u64,
+    pub missing_blocks: u64,
+    pub missing_size: u64,
+    pub default_replication: u32,
+    pub datanodes: u64,
+    pub racks: u64,
+}
+
+impl FsckReport {
+    /// No corrupt or missing block (HDFS's HEALTHY).
+    pub fn is_healthy(&self) -> bool {
+        self.corrupt_blocks == 0 && self.missing_blocks == 0
     }
 }

@@ -453,6 +453,30 @@ impl ClientProtocol for FakeNn {
     ) -> Result<Response<pb::DatanodeReportResponse>, Status> {
         unimpl()
     }
+    async fn set_safe_mode(
+        &self,
+        _: Request<pb::SetSafeModeRequest>,
+    ) -> Result<Response<pb::SetSafeModeResponse>, Status> {
+        unimpl()
+    }
+    async fn decommission(
+        &self,
+        _: Request<pb::DecommissionRequest>,
+    ) -> Result<Response<pb::DecommissionResponse>, Status> {
+        unimpl()
+    }
+    async fn recommission(
+        &self,
+        _: Request<pb::RecommissionRequest>,
+    ) -> Result<Response<pb::RecommissionResponse>, Status> {
+        unimpl()
+    }
+    async fn fsck(
+        &self,
+        _: Request<pb::FsckRequest>,
+    ) -> Result<Response<pb::FsckResponse>, Status> {
+        unimpl()
+    }
 }
 
 // ---------------------------------------------------------------- harness

@@ -122,6 +122,18 @@ pub struct NamenodeConfig {
     pub listing_limit: u32,
     /// Maximum entries in one directory (HDFS: 1,048,576).
     pub max_directory_items: u64,
+    /// How often the replication monitor looks for under- and over-replicated
+    /// blocks and schedules copies and deletions (HDFS:
+    /// `dfs.namenode.redundancy.interval.seconds`, 3 s).
+    pub replication_interval: Dur,
+    /// A scheduled copy not reported by its targets within this time is
+    /// forgotten and retried elsewhere (HDFS:
+    /// `dfs.namenode.reconstruction.pending.timeout-sec`, 5 min).
+    pub pending_replication_timeout: Dur,
+    /// Copies a datanode may be the source of at once (HDFS:
+    /// `dfs.namenode.replication.max-streams`, 2); bounds the work handed
+    /// to one node per heartbeat so re-replication does not swamp it.
+    pub max_replication_streams: u32,
 }
 
 impl Default for NamenodeConfig {
@@ -141,6 +153,9 @@ impl Default for NamenodeConfig {
             lease_hard_limit: Dur(Duration::from_secs(20 * 60)),
             listing_limit: 1000,
             max_directory_items: 1 << 20,
+            replication_interval: Dur(Duration::from_secs(3)),
+            pending_replication_timeout: Dur(Duration::from_secs(300)),
+            max_replication_streams: 2,
         }
     }
 }

@@ -58,6 +58,11 @@ impl BlockMap {
         self.blocks.is_empty()
     }
 
+    /// Every block (arbitrary order).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &BlockInfo)> {
+        self.blocks.iter().map(|(&id, b)| (id, b))
+    }
+
     pub fn get(&self, id: u64) -> Option<&BlockInfo> {
         self.blocks.get(&id)
     }

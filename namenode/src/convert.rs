@@ -162,7 +162,8 @@ pub fn report_to(r: &DatanodeReport) -> pb::DatanodeReportEntry {
         num_blocks: r.num_blocks,
         last_heartbeat_ms_ago: r.last_heartbeat_ms_ago,
         xceivers: r.xceivers,
-        admin_state: r.admin_state.clone(),
+        admin_state: r.admin_state.as_str().to_string(),
+        blocks_to_replicate: r.blocks_to_replicate,
     }
 }
 
@@ -179,6 +180,69 @@ pub fn stats_to(s: &FsStats) -> pb::GetFsStatsResponse {
         total_blocks: s.total_blocks,
         total_files: s.total_files,
         safe_mode: s.safe_mode,
+        pending_replication_blocks: s.pending_replications,
+    }
+}
+
+pub fn safe_mode_action_from(a: pb::SafeModeAction) -> SafeModeAction {
+    match a {
+        pb::SafeModeAction::Get => SafeModeAction::Get,
+        pb::SafeModeAction::Enter => SafeModeAction::Enter,
+        pb::SafeModeAction::Leave => SafeModeAction::Leave,
+    }
+}
+
+fn health_to(h: BlockHealth) -> pb::BlockHealth {
+    match h {
+        BlockHealth::Ok => pb::BlockHealth::Ok,
+        BlockHealth::UnderReplicated => pb::BlockHealth::UnderReplicated,
+        BlockHealth::Corrupt => pb::BlockHealth::Corrupt,
+        BlockHealth::Missing => pb::BlockHealth::Missing,
+        BlockHealth::UnderConstruction => pb::BlockHealth::UnderConstruction,
+    }
+}
+
+pub fn fsck_to(r: &FsckReport) -> pb::FsckResponse {
+    pb::FsckResponse {
+        files: r
+            .files
+            .iter()
+            .map(|f| pb::FsckFile {
+                path: f.path.clone(),
+                length: f.length,
+                replication: f.replication,
+                under_construction: f.under_construction,
+                blocks: f
+                    .blocks
+                    .iter()
+                    .map(|b| pb::FsckBlock {
+                        block: Some(block_to(&b.block)),
+                        health: health_to(b.health) as i32,
+                        live: b.live,
+                        expected: b.expected,
+                        locations: b.locations.iter().map(datanode_to).collect(),
+                        corrupt_locations: b.corrupt_locations.iter().map(datanode_to).collect(),
+                        over_replicated: b.over_replicated,
+                        mis_replicated: b.mis_replicated,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        total_files: r.total_files,
+        total_dirs: r.total_dirs,
+        total_size: r.total_size,
+        total_blocks: r.total_blocks,
+        total_replicas: r.total_replicas,
+        minimally_replicated: r.minimally_replicated,
+        under_replicated: r.under_replicated,
+        over_replicated: r.over_replicated,
+        mis_replicated: r.mis_replicated,
+        corrupt_blocks: r.corrupt_blocks,
+        missing_blocks: r.missing_blocks,
+        missing_size: r.missing_size,
+        default_replication: r.default_replication,
+        datanodes: r.datanodes,
+        racks: r.racks,
     }
 }
 

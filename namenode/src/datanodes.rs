@@ -2,7 +2,7 @@
 //! queued for each node. Soft state; time is passed in (`now`) so tests can
 //! drive it.
 
-use crate::types::{Block, DatanodeId, DatanodeReport, StorageStats};
+use crate::types::{AdminState, Block, DatanodeId, DatanodeReport, StorageStats};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_RACK: &str = "/default-rack";
 /// At most this many replicas are named in one DELETE command.
 const MAX_DELETES_PER_HEARTBEAT: usize = 1000;
+
+/// A copy queued for a datanode: the block and its target pipeline.
+pub type QueuedCopy = (Block, Vec<DatanodeId>);
 
 /// host-or-IP → rack, from the topology file.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +65,19 @@ pub struct Datanode {
     pub blocks: HashSet<u64>,
     /// Replicas to delete, sent with the next heartbeat.
     pub pending_deletes: Vec<Block>,
+    /// Copies this node is the source of, sent with the next heartbeat.
+    pub pending_copies: Vec<QueuedCopy>,
+    /// Decommissioning state; kept across re-registrations.
+    pub admin: AdminState,
+    /// While decommissioning: its blocks still short of replicas elsewhere.
+    pub blocks_to_replicate: u64,
+}
+
+impl Datanode {
+    /// Live and in service: may take new replicas, its replicas count.
+    pub fn in_service(&self) -> bool {
+        self.live && self.admin == AdminState::InService
+    }
 }
 
 /// All datanodes by uuid.
@@ -84,8 +100,11 @@ impl DatanodeManager {
     }
 
     /// Registers a node (its rack decided here). Returns the entries it
-    /// replaces — the same uuid, or another uuid at the same data address (a
-    /// datanode whose disks were wiped) — whose replicas the caller must drop.
+    /// replaces — another uuid at the same data address (a datanode whose
+    /// disks were wiped) — whose replicas the caller must drop. A node
+    /// re-registering under its own uuid keeps its admin state and its block
+    /// set: its replicas keep counting until its block report says otherwise,
+    /// so a quick restart copies nothing.
     pub fn register(
         &mut self,
         mut id: DatanodeId,
@@ -101,7 +120,15 @@ impl DatanodeManager {
             })
             .map(|(u, _)| u.clone())
             .collect();
-        let replaced = stale.iter().filter_map(|u| self.nodes.remove(u)).collect();
+        let mut replaced: Vec<Datanode> =
+            stale.iter().filter_map(|u| self.nodes.remove(u)).collect();
+        let (blocks, admin) = match replaced.iter().position(|n| n.id.uuid == id.uuid) {
+            Some(k) => {
+                let same = replaced.swap_remove(k);
+                (same.blocks, same.admin)
+            }
+            None => (HashSet::new(), AdminState::InService),
+        };
         let rack = id.rack.clone();
         self.nodes.insert(
             id.uuid.clone(),
@@ -111,8 +138,11 @@ impl DatanodeManager {
                 xceivers: 0,
                 last_heartbeat: now,
                 live: true,
-                blocks: HashSet::new(),
+                blocks,
                 pending_deletes: Vec::new(),
+                pending_copies: Vec::new(),
+                admin,
+                blocks_to_replicate: 0,
             },
         );
         (rack, replaced)
@@ -131,21 +161,55 @@ impl DatanodeManager {
         self.nodes.get(uuid)
     }
 
+    pub fn get_mut(&mut self, uuid: &str) -> Option<&mut Datanode> {
+        self.nodes.get_mut(uuid)
+    }
+
     /// Records a heartbeat; `None` when the node must re-register (unknown
-    /// or declared dead). Otherwise the replicas to delete.
+    /// or declared dead). Otherwise the replicas to delete and the copies to
+    /// make (the replication monitor already bounded how many).
     pub fn heartbeat(
         &mut self,
         uuid: &str,
         stats: StorageStats,
         xceivers: u32,
         now: Instant,
-    ) -> Option<Vec<Block>> {
+    ) -> Option<(Vec<Block>, Vec<QueuedCopy>)> {
         let n = self.live_mut(uuid)?;
         n.stats = stats;
         n.xceivers = xceivers;
         n.last_heartbeat = now;
         let k = n.pending_deletes.len().min(MAX_DELETES_PER_HEARTBEAT);
-        Some(n.pending_deletes.drain(..k).collect())
+        let deletes = n.pending_deletes.drain(..k).collect();
+        Some((deletes, std::mem::take(&mut n.pending_copies)))
+    }
+
+    /// Queues a copy of `block` from `source` to `targets` for the source's
+    /// next heartbeat.
+    pub fn queue_copy(&mut self, source: &str, block: Block, targets: Vec<DatanodeId>) {
+        if let Some(n) = self.nodes.get_mut(source) {
+            n.pending_copies.push((block, targets));
+        }
+    }
+
+    /// Whether a deletion of `block_id` is queued on `uuid`.
+    pub fn delete_queued(&self, uuid: &str, block_id: u64) -> bool {
+        self.nodes
+            .get(uuid)
+            .is_some_and(|n| n.pending_deletes.iter().any(|b| b.id == block_id))
+    }
+
+    /// The nodes `spec` names: a uuid, a data address, or a host (all its
+    /// datanodes).
+    pub fn matching(&self, spec: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .nodes
+            .values()
+            .filter(|n| n.id.uuid == spec || n.id.data_addr == spec || n.id.host == spec)
+            .map(|n| n.id.uuid.clone())
+            .collect();
+        v.sort();
+        v
     }
 
     /// Queues deletion of `block` on `uuid` (if it is registered).
@@ -171,6 +235,7 @@ impl DatanodeManager {
             if n.live && now.saturating_duration_since(n.last_heartbeat) > dead_after {
                 n.live = false;
                 n.pending_deletes.clear();
+                n.pending_copies.clear();
                 dead.push((uuid.clone(), n.blocks.drain().collect()));
             }
         }
@@ -199,7 +264,8 @@ impl DatanodeManager {
                 last_heartbeat_ms_ago: now.saturating_duration_since(n.last_heartbeat).as_millis()
                     as u64,
                 xceivers: n.xceivers,
-                admin_state: "In Service".to_string(),
+                admin_state: n.admin,
+                blocks_to_replicate: n.blocks_to_replicate,
             })
             .collect();
         v.sort_by(|a, b| {
@@ -251,21 +317,30 @@ mod tests {
                 num_bytes: 0,
             },
         );
-        let d = m.heartbeat("u1", StorageStats::default(), 2, t0).unwrap();
-        assert_eq!(d.len(), 1);
+        let (d, c) = m.heartbeat("u1", StorageStats::default(), 2, t0).unwrap();
+        assert_eq!((d.len(), c.len()), (1, 0));
         assert!(m
             .heartbeat("u1", StorageStats::default(), 2, t0)
             .unwrap()
+            .0
             .is_empty());
         m.live_mut("u1").unwrap().blocks.insert(7);
         let dead = m.check_liveness(t0 + Duration::from_secs(31), Duration::from_secs(30));
         assert_eq!(dead, vec![("u1".to_string(), vec![7])]);
         assert!(m.heartbeat("u1", StorageStats::default(), 0, t0).is_none());
         assert!(!m.report(t0)[0].live);
-        // Re-registering (same uuid) replaces the entry and revives it.
+        // Re-registering (same uuid) revives the entry, keeping its state.
+        m.get_mut("u1").unwrap().admin = AdminState::Decommissioning;
         let (_, old) = m.register(id("u1", "h1", "a:1"), StorageStats::default(), t0);
-        assert_eq!(old.len(), 1);
+        assert!(old.is_empty());
         assert_eq!(m.live_count(), 1);
+        assert_eq!(m.get("u1").unwrap().admin, AdminState::Decommissioning);
+        m.live_mut("u1").unwrap().blocks.insert(8);
+        m.register(id("u1", "h1", "a:1"), StorageStats::default(), t0);
+        assert!(m.get("u1").unwrap().blocks.contains(&8));
+        assert_eq!(m.matching("h1"), vec!["u1".to_string()]);
+        assert_eq!(m.matching("a:1"), vec!["u1".to_string()]);
+        assert!(m.matching("nope").is_empty());
         // A new uuid at the same address replaces the old node.
         let (_, old) = m.register(id("u2", "h1", "a:1"), StorageStats::default(), t0);
         assert_eq!(old[0].id.uuid, "u1");

@@ -14,6 +14,7 @@ use crate::leases::Leases;
 use crate::namespace::{BlockRecord, Namespace, Txn, ROOT_ID};
 use crate::permission::{self, Caller, EXECUTE, READ, WRITE};
 use crate::placement::{self, Candidate};
+use crate::replication::{ReplConfig, ReplicationQueues};
 use crate::store::KvStore;
 use crate::types::*;
 use std::collections::HashSet;
@@ -41,6 +42,10 @@ pub struct CoreConfig {
     pub safemode_threshold: f64,
     pub safemode_extension: Duration,
     pub dead_after: Duration,
+    /// Copies one datanode may be the source of at once.
+    pub max_replication_streams: u32,
+    /// When an unreported copy is retried elsewhere.
+    pub pending_replication_timeout: Duration,
 }
 
 impl CoreConfig {
@@ -59,6 +64,8 @@ impl CoreConfig {
             safemode_threshold: cfg.namenode.safemode_threshold,
             safemode_extension: cfg.namenode.safemode_extension.0,
             dead_after: cfg.cluster.dead_after.0,
+            max_replication_streams: cfg.namenode.max_replication_streams.max(1),
+            pending_replication_timeout: cfg.namenode.pending_replication_timeout.0,
         }
     }
 }
@@ -178,6 +185,8 @@ pub struct FsNamesystem {
     leases: Leases,
     safe: SafeMode,
     cfg: CoreConfig,
+    /// The replication monitor's copies in flight (see [`crate::replication`]).
+    repl: ReplicationQueues,
 }
 
 /// Sum of the blocks' lengths (saturating: lengths come from clients).
@@ -272,6 +281,10 @@ impl FsNamesystem {
                 manual: false,
                 reached_at: None,
             },
+            repl: ReplicationQueues::new(ReplConfig {
+                max_streams: cfg.max_replication_streams as usize,
+                pending_timeout: cfg.pending_replication_timeout,
+            }),
             cfg,
         };
         fsn.update_safemode(now);
@@ -409,6 +422,7 @@ impl FsNamesystem {
     fn drop_blocks(&mut self, inode: &Inode, txn: &mut Txn) {
         for b in &inode.blocks {
             txn.del_block(b.id);
+            self.repl.forget(b.id);
             if let Some(info) = self.blocks.remove(b.id) {
                 let blk = info.block(b.id);
                 for n in info.locations.iter().chain(info.corrupt.iter()) {
@@ -444,7 +458,7 @@ impl FsNamesystem {
         root_path: &str,
         caller: &Caller,
         access: Option<u32>,
-        visit: &mut dyn FnMut(&Inode),
+        visit: &mut dyn FnMut(&Inode, &str),
     ) -> NnResult<()> {
         let mut stack = vec![(root.clone(), root_path.to_string())];
         while let Some((inode, path)) = stack.pop() {
@@ -466,7 +480,7 @@ impl FsNamesystem {
                     }
                 }
             }
-            visit(&inode);
+            visit(&inode, &path);
         }
         Ok(())
     }
@@ -565,7 +579,8 @@ impl FsNamesystem {
         writer_host: &str,
         excluded: &[String],
     ) -> NnResult<Vec<DatanodeId>> {
-        let live: Vec<&crate::datanodes::Datanode> = self.dns.iter().filter(|n| n.live).collect();
+        let live: Vec<&crate::datanodes::Datanode> =
+            self.dns.iter().filter(|n| n.in_service()).collect();
         let cands: Vec<Candidate> = live
             .iter()
             .map(|n| Candidate {
@@ -624,8 +639,14 @@ impl FsNamesystem {
             .iter()
             .map(|n| (n.host.as_str(), n.rack.as_str()))
             .collect();
-        let order =
+        let mut order =
             placement::sort_for_reader(&pairs, reader_host, &reader_rack, &mut rand::thread_rng());
+        // Decommissioning nodes serve reads, but after the others (as HDFS).
+        order.sort_by_key(|&i| {
+            self.dns
+                .get(&nodes[i].uuid)
+                .is_some_and(|n| n.admin != AdminState::InService)
+        });
         LocatedBlock {
             block: b,
             offset,
@@ -735,7 +756,7 @@ impl FsNamesystem {
         ip.check_traverse(caller)?;
         let root = ip.last().ok_or_else(|| ip.not_found())?;
         let mut s = ContentSummary::default();
-        self.walk(root, path, caller, Some(READ | EXECUTE), &mut |i| {
+        self.walk(root, path, caller, Some(READ | EXECUTE), &mut |i, _| {
             if i.is_dir() {
                 s.directory_count += 1;
             } else {
@@ -773,7 +794,8 @@ impl FsNamesystem {
                 s.dead_datanodes += 1;
             }
         }
-        let (under, corrupt, missing) = self.blocks.health_counts();
+        let (under, corrupt, missing) = self.health_counts();
+        s.pending_replications = self.repl.pending_count() as u64;
         s.under_replicated_blocks = under;
         s.corrupt_blocks = corrupt;
         s.missing_blocks = missing;
@@ -1353,7 +1375,7 @@ impl FsNamesystem {
                 path,
                 caller,
                 Some(READ | WRITE | EXECUTE),
-                &mut |i| doomed.push(i.clone()),
+                &mut |i, _| doomed.push(i.clone()),
             )?;
         } else {
             doomed.push(node);
@@ -1526,8 +1548,16 @@ impl FsNamesystem {
     ) -> Vec<Command> {
         match self.dns.heartbeat(uuid, stats, xceivers, now) {
             None => vec![Command::Reregister],
-            Some(d) if d.is_empty() => Vec::new(),
-            Some(d) => vec![Command::Delete(d)],
+            Some((deletes, copies)) => {
+                let mut cmds = Vec::new();
+                if !deletes.is_empty() {
+                    cmds.push(Command::Delete(deletes));
+                }
+                if !copies.is_empty() {
+                    cmds.push(Command::Replicate(copies));
+                }
+                cmds
+            }
         }
     }
 
@@ -1546,8 +1576,11 @@ impl FsNamesystem {
                 "replica has the wrong length: corrupt"
             );
             self.blocks.mark_corrupt(b.id, uuid);
-        } else {
+        } else if !self.dns.delete_queued(uuid, b.id) {
+            // (A replica queued for deletion — corrupt or excess — does not
+            // come back through a report racing the DELETE.)
             self.blocks.add_location(b.id, uuid);
+            self.repl.replica_added(b.id, uuid);
         }
         None
     }
@@ -1644,6 +1677,7 @@ impl FsNamesystem {
     pub fn tick(&mut self, now: Instant) {
         for (uuid, blocks) in self.dns.check_liveness(now, self.cfg.dead_after) {
             tracing::warn!(node = %uuid, replicas = blocks.len(), "datanode declared dead");
+            self.repl.node_dead(&uuid);
             for b in blocks {
                 self.blocks.remove_location(b, &uuid);
             }
@@ -1672,6 +1706,9 @@ impl FsNamesystem {
         }
     }
 }
+
+#[path = "fsn_heal.rs"]
+mod heal;
 
 #[cfg(test)]
 #[path = "fsn_tests.rs"]

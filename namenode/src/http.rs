@@ -61,7 +61,7 @@ async fn status_page(State(s): State<Arc<NamenodeState>>) -> Html<String> {
     h.push_str("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>");
     h.push_str("<h1>Tusk namenode</h1><table>");
     let up = s.started.elapsed().as_secs();
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 11] = [
         (
             "Safe mode",
             if stats.safe_mode { "ON" } else { "off" }.to_string(),
@@ -89,6 +89,10 @@ async fn status_page(State(s): State<Arc<NamenodeState>>) -> Html<String> {
             ),
         ),
         (
+            "Pending replications",
+            stats.pending_replications.to_string(),
+        ),
+        (
             "Open files (leases)",
             s.read(|f| f.leases().len()).to_string(),
         ),
@@ -96,11 +100,11 @@ async fn status_page(State(s): State<Arc<NamenodeState>>) -> Html<String> {
     for (k, v) in rows {
         let _ = write!(h, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
     }
-    h.push_str("</table><h2>Datanodes</h2><table><tr><th>State</th><th>Address</th><th>Host</th><th>Rack</th><th>Capacity</th><th>Used</th><th>Remaining</th><th>Blocks</th><th>Last contact</th></tr>");
+    h.push_str("</table><h2>Datanodes</h2><table><tr><th>State</th><th>Address</th><th>Host</th><th>Rack</th><th>Capacity</th><th>Used</th><th>Remaining</th><th>Blocks</th><th>Admin state</th><th>Last contact</th></tr>");
     for d in &report {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>",
             if d.live { "live" } else { "dead" },
             esc(&d.id.data_addr),
             esc(&d.id.host),
@@ -109,6 +113,7 @@ async fn status_page(State(s): State<Arc<NamenodeState>>) -> Html<String> {
             human_size(d.used),
             human_size(d.remaining),
             d.num_blocks,
+            d.admin_state.as_str(),
             d.last_heartbeat_ms_ago / 1000
         );
     }

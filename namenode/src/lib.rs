@@ -14,6 +14,10 @@
 //! - [`datanodes`]: registration, heartbeats, liveness, topology (racks),
 //!   queued commands.
 //! - [`placement`]: where replicas go and the order readers try them (pure).
+//! - [`replication`]: the replication monitor's decisions — which blocks to
+//!   copy from where to where, which replicas to delete, pending copies and
+//!   their time-outs (pure; applied by `fsn_heal.rs`, the namesystem's
+//!   self-healing and admin half: decommission, safe mode, fsck).
 //! - [`leases`]: one writer per file; the hook for lease recovery.
 //! - [`sync`]: group commit — apply under the lock, flush outside it, one
 //!   fsync for many mutations.
@@ -37,6 +41,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod permission;
 pub mod placement;
+pub mod replication;
 pub mod rpc;
 pub mod store;
 pub mod sync;
@@ -70,6 +75,7 @@ pub struct NamenodeHandle {
     rpc: JoinHandle<()>,
     http: JoinHandle<()>,
     monitor: JoinHandle<()>,
+    replication: JoinHandle<()>,
     flusher: JoinHandle<()>,
     /// Shared state; dropped before the store is closed.
     state: Arc<NamenodeState>,
@@ -152,6 +158,11 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         cfg.cluster.heartbeat_interval.0,
         shutdown_rx.clone(),
     ));
+    let replication = tokio::spawn(run_replication_monitor(
+        state.clone(),
+        nn.replication_interval.0,
+        shutdown_rx.clone(),
+    ));
     let rpc = {
         let (st, rx) = (state.clone(), shutdown_rx.clone());
         tokio::spawn(async move {
@@ -176,6 +187,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         rpc,
         http,
         monitor,
+        replication,
         flusher,
         state,
         store,
@@ -211,8 +223,7 @@ fn advertised(a: SocketAddr) -> String {
 }
 
 /// The monitor worker: liveness of datanodes, the end of safe mode.
-/// (Issue 3 adds the replication monitor and lease recovery here, driven by
-/// [`FsNamesystem::under_replicated`] and [`leases::Leases::expired`].)
+/// (Lease recovery, driven by [`leases::Leases::expired`], belongs here too.)
 async fn run_monitor(
     state: Arc<NamenodeState>,
     heartbeat_interval: Duration,
@@ -231,6 +242,27 @@ async fn run_monitor(
     }
 }
 
+/// The replication monitor worker: every `interval`, one pass of
+/// [`FsNamesystem::compute_replication_work`] (copies of under-replicated
+/// blocks, deletions of corrupt and excess replicas, decommission progress),
+/// whose commands go out on the datanodes' next heartbeats.
+async fn run_replication_monitor(
+    state: Arc<NamenodeState>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                state.fsn.write().compute_replication_work(Instant::now());
+            }
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+    }
+}
+
 impl NamenodeHandle {
     /// The shared state (namesystem, metrics), for in-process tests and tools.
     pub fn state(&self) -> &Arc<NamenodeState> {
@@ -242,7 +274,7 @@ impl NamenodeHandle {
     /// [`start`] in this process.
     ///
     /// Order: servers first (no new requests; in-flight ones finish), then
-    /// the monitor, then the flusher (its last flush covers every mutation
+    /// the monitor and the replication monitor (no new work), then the flusher (its last flush covers every mutation
     /// that was applied), then the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
@@ -254,6 +286,7 @@ impl NamenodeHandle {
             }
         }
         let _ = self.monitor.await;
+        let _ = self.replication.await;
         let _ = self.flusher.await;
         drop(self.state);
         let store = self.store;

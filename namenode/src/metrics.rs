@@ -46,7 +46,7 @@ impl Metrics {
         for (m, n) in self.rpc_counts() {
             let _ = writeln!(out, "tusk_namenode_rpc_total{{method=\"{m}\"}} {n}");
         }
-        let gauges: [(&str, &str, u64); 12] = [
+        let gauges: [(&str, &str, u64); 13] = [
             ("files", "Files in the namespace.", s.total_files),
             ("directories", "Directories in the namespace.", s.total_dirs),
             ("blocks", "Blocks in the block map.", s.total_blocks),
@@ -73,6 +73,11 @@ impl Metrics {
                 "missing_blocks",
                 "Complete blocks without a live replica.",
                 s.missing_blocks,
+            ),
+            (
+                "pending_replication_blocks",
+                "Blocks with a copy scheduled and not yet reported by its targets.",
+                s.pending_replications,
             ),
             ("safe_mode", "1 while in safe mode.", u64::from(s.safe_mode)),
         ];

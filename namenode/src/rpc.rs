@@ -434,6 +434,53 @@ impl ClientProtocol for ClientService {
             datanodes: r.iter().map(report_to).collect(),
         }))
     }
+
+    async fn set_safe_mode(
+        &self,
+        req: Request<pb::SetSafeModeRequest>,
+    ) -> R<pb::SetSafeModeResponse> {
+        let s = &self.0;
+        s.metrics.count("set_safe_mode");
+        let caller = s.caller(&req);
+        let action = safe_mode_action_from(req.get_ref().action());
+        let safe_mode = s.fsn.write().set_safe_mode(&caller, action)?;
+        Ok(Response::new(pb::SetSafeModeResponse { safe_mode }))
+    }
+
+    async fn decommission(
+        &self,
+        req: Request<pb::DecommissionRequest>,
+    ) -> R<pb::DecommissionResponse> {
+        let s = &self.0;
+        s.metrics.count("decommission");
+        let caller = s.caller(&req);
+        let nodes = s.fsn.write().decommission(&caller, &req.get_ref().node)?;
+        Ok(Response::new(pb::DecommissionResponse {
+            nodes: nodes.iter().map(datanode_to).collect(),
+        }))
+    }
+
+    async fn recommission(
+        &self,
+        req: Request<pb::RecommissionRequest>,
+    ) -> R<pb::RecommissionResponse> {
+        let s = &self.0;
+        s.metrics.count("recommission");
+        let caller = s.caller(&req);
+        let nodes = s.fsn.write().recommission(&caller, &req.get_ref().node)?;
+        Ok(Response::new(pb::RecommissionResponse {
+            nodes: nodes.iter().map(datanode_to).collect(),
+        }))
+    }
+
+    async fn fsck(&self, req: Request<pb::FsckRequest>) -> R<pb::FsckResponse> {
+        let s = &self.0;
+        s.metrics.count("fsck");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let report = s.read(|f| f.fsck(&caller, &r.path, r.all_files))?;
+        Ok(Response::new(fsck_to(&report)))
+    }
 }
 
 #[tonic::async_trait]

@@ -173,6 +173,8 @@ pub struct FsStats {
     pub total_files: u64,
     pub total_dirs: u64,
     pub safe_mode: bool,
+    /// Blocks with a copy scheduled and not yet reported.
+    pub pending_replications: u64,
 }
 
 /// One line of the datanode report.
@@ -186,5 +188,97 @@ pub struct DatanodeReport {
     pub num_blocks: u64,
     pub last_heartbeat_ms_ago: u64,
     pub xceivers: u32,
-    pub admin_state: String,
+    pub admin_state: AdminState,
+    /// While decommissioning: its blocks still short of replicas elsewhere.
+    pub blocks_to_replicate: u64,
+}
+
+/// A datanode's administrative state (HDFS's decommissioning states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdminState {
+    /// Takes new replicas; its replicas count as live.
+    #[default]
+    InService,
+    /// Being drained: serves reads and is a replication source, but takes no
+    /// new replicas and its replicas do not count as live.
+    Decommissioning,
+    /// Drained: every block it holds has enough replicas elsewhere.
+    Decommissioned,
+}
+
+impl AdminState {
+    /// The words HDFS's `dfsadmin -report` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::InService => "In Service",
+            AdminState::Decommissioning => "Decommission in progress",
+            AdminState::Decommissioned => "Decommissioned",
+        }
+    }
+}
+
+/// Safe-mode admin actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SafeModeAction {
+    Get,
+    Enter,
+    Leave,
+}
+
+/// How one block stands (fsck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockHealth {
+    Ok,
+    UnderReplicated,
+    /// Every remaining replica is known corrupt.
+    Corrupt,
+    /// No replica on a live datanode.
+    Missing,
+    UnderConstruction,
+}
+
+/// One block in an fsck report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckBlock {
+    pub block: Block,
+    pub health: BlockHealth,
+    /// Good replicas on live in-service datanodes.
+    pub live: u32,
+    pub expected: u32,
+    /// Good replicas on live datanodes (decommissioning ones included).
+    pub locations: Vec<DatanodeId>,
+    pub corrupt_locations: Vec<DatanodeId>,
+    pub over_replicated: bool,
+    pub mis_replicated: bool,
+}
+
+/// One file in an fsck report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckFile {
+    pub path: String,
+    pub length: u64,
+    pub replication: u32,
+    pub under_construction: bool,
+    pub blocks: Vec<FsckBlock>,
+}
+
+/// `fsck PATH`: the files asked for and HDFS's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsckReport {
+    pub files: Vec<FsckFile>,
+    pub total_files: u64,
+    pub total_dirs: u64,
+    pub total_size: u64,
+    pub total_blocks: u64,
+    pub total_replicas: u64,
+    pub minimally_replicated: u64,
+    pub under_replicated: u64,
+    pub over_replicated: u64,
+    pub mis_replicated: u64,
+    pub corrupt_blocks: u64,
+    pub missing_blocks: u64,
+    pub missing_size: u64,
+    pub default_replication: u32,
+    pub datanodes: u64,
+    pub racks: u64,
 }

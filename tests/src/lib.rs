@@ -56,6 +56,10 @@ pub struct MiniClusterBuilder {
     distinct_hosts: bool,
     /// `host rack` lines for the topology file.
     racks: Vec<(String, String)>,
+    /// The namenode's replication monitor period.
+    replication_interval: Duration,
+    /// When an unreported copy is retried elsewhere.
+    pending_replication_timeout: Duration,
 }
 
 impl Default for MiniClusterBuilder {
@@ -68,6 +72,8 @@ impl Default for MiniClusterBuilder {
             dead_after: Duration::from_secs(30),
             distinct_hosts: false,
             racks: Vec::new(),
+            replication_interval: Duration::from_millis(200),
+            pending_replication_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -97,6 +103,14 @@ impl MiniClusterBuilder {
         self.distinct_hosts = yes;
         self
     }
+    pub fn replication_interval(mut self, d: Duration) -> Self {
+        self.replication_interval = d;
+        self
+    }
+    pub fn pending_replication_timeout(mut self, d: Duration) -> Self {
+        self.pending_replication_timeout = d;
+        self
+    }
     /// Puts the host of datanode `i` (see `distinct_hosts`) on `rack`.
     pub fn rack(mut self, host: &str, rack: &str) -> Self {
         self.racks.push((host.to_string(), rack.to_string()));
@@ -111,6 +125,8 @@ impl MiniClusterBuilder {
         base.cluster.block_size = Size(self.block_size);
         base.cluster.heartbeat_interval = Dur(self.heartbeat);
         base.cluster.dead_after = Dur(self.dead_after);
+        base.namenode.replication_interval = Dur(self.replication_interval);
+        base.namenode.pending_replication_timeout = Dur(self.pending_replication_timeout);
         if !self.racks.is_empty() {
             let topo = dir.path().join("racks.txt");
             let text: String = self
@@ -195,6 +211,16 @@ impl MiniCluster {
             .http_addr
             .parse()
             .expect("pinned address")
+    }
+
+    /// The running namenode (its state, for in-process checks).
+    pub fn namenode(&self) -> Option<&NamenodeHandle> {
+        self.namenode.as_ref()
+    }
+
+    /// Index of the datanode with this uuid.
+    pub fn datanode_index(&self, uuid: &str) -> Option<usize> {
+        (0..self.datanodes.len()).find(|&i| self.datanode_uuid(i).as_deref() == Some(uuid))
     }
 
     pub fn dir(&self) -> &Path {

@@ -137,6 +137,16 @@ fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
     fails(&cl.dfs(&["rm", "-skipTrash", "/data/in"]));
     ok(&cl.dfs(&["rm", "-r", "-skipTrash", "/data/in"]));
     fails(&cl.dfs(&["test", "-e", "/data/in"]));
+
+    // Operator commands.
+    let report = ok(&cl.dfs(&["admin", "report"]));
+    assert!(report.contains("Live datanodes (3):"), "{report}");
+    let fsck = ok(&cl.dfs(&["fsck", "/"]));
+    assert!(fsck.trim_end().ends_with("is HEALTHY"), "{fsck}");
+    assert_eq!(
+        ok(&cl.dfs(&["admin", "safemode", "get"])),
+        "Safe mode is OFF\n"
+    );
     Ok(())
 }
 

@@ -18,6 +18,9 @@ const PROGRESS_MIN: u64 = 16 << 20;
 const HEAD_TAIL: u64 = 1024;
 
 const NAMES: &[&str] = &[
+    "admin",
+    "dfsadmin",
+    "fsck",
     "appendToFile",
     "cat",
     "checksum",
@@ -143,6 +146,8 @@ impl Shell {
             "appendToFile" => self.append_to_file(args).await,
             "getmerge" => self.getmerge(args).await,
             "find" => self.find(args).await,
+            "admin" | "dfsadmin" => self.admin(args).await,
+            "fsck" => self.fsck(args).await,
             _ => Err(format!("{cmd}: Unknown command")),
         };
         match r {
@@ -1228,9 +1233,6 @@ impl Shell {
 
     async fn setrep(&mut self, args: &[String]) -> std::result::Result<(), String> {
         let f = self.flags(args, &["-R", "-w"])?;
-        if f.has("-w") {
-            return Err("-w (wait for replication) is not supported yet".into());
-        }
         let [rep, paths @ ..] = f.rest.as_slice() else {
             return Err("missing replication".into());
         };
@@ -1241,6 +1243,7 @@ impl Shell {
         if paths.is_empty() {
             return Err("missing path".into());
         }
+        let mut set = Vec::new();
         for arg in paths {
             // Like Hadoop, a directory means every file below it.
             for st in self.targets(arg, true).await {
@@ -1249,9 +1252,17 @@ impl Shell {
                 }
                 let shown = self.display(arg, &st.path);
                 match self.fs.set_replication(&st.path, rep).await {
-                    Ok(_) => self.line(&format!("Replication {rep} set: {shown}")),
+                    Ok(_) => {
+                        self.line(&format!("Replication {rep} set: {shown}"));
+                        set.push((st.path, shown));
+                    }
                     Err(e) => self.report(&shown, &e),
                 }
+            }
+        }
+        if f.has("-w") {
+            for (path, shown) in set {
+                self.wait_replication(&path, &shown, rep).await;
             }
         }
         Ok(())

@@ -1,7 +1,10 @@
 //! Output formats of `dfs` (pure functions over domain types), as `hdfs dfs`
 //! prints them.
 
-use crate::types::{ContentSummary, FileStatus, FsStats};
+use crate::types::{
+    BlockHealth, ContentSummary, DatanodeReport, FileStatus, FsStats, FsckBlock, FsckFile,
+    FsckReport,
+};
 use chrono::TimeZone;
 use tusk_common::units::human_size;
 
@@ -264,6 +267,241 @@ pub fn stat_format(fmt: &str, s: &FileStatus) -> String {
     out
 }
 
+/// `1048576 (1 MB)`, as `dfsadmin -report` prints sizes.
+fn size_both(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} ({n} B)")
+    } else {
+        format!("{n} ({}B)", human_size(n))
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0.00%".into()
+    } else {
+        format!("{:.2}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// `dfs admin report` (HDFS's `dfsadmin -report`): cluster totals, then one
+/// section per datanode, live ones first. `now_ms` dates "Last contact".
+pub fn report_lines(st: &FsStats, nodes: &[DatanodeReport], now_ms: u64) -> Vec<String> {
+    let mut l = vec![
+        format!("Configured Capacity: {}", size_both(st.capacity)),
+        format!("Present Capacity: {}", size_both(st.used + st.remaining)),
+        format!("DFS Remaining: {}", size_both(st.remaining)),
+        format!("DFS Used: {}", size_both(st.used)),
+        format!("DFS Used%: {}", percent(st.used, st.used + st.remaining)),
+        "Replicated Blocks:".into(),
+        format!("\tUnder replicated blocks: {}", st.under_replicated_blocks),
+        format!("\tBlocks with corrupt replicas: {}", st.corrupt_blocks),
+        format!("\tMissing blocks: {}", st.missing_blocks),
+        format!("\tPending replication blocks: {}", st.pending_replications),
+        String::new(),
+        "-------------------------------------------------".into(),
+    ];
+    for live in [true, false] {
+        let group: Vec<&DatanodeReport> = nodes.iter().filter(|d| d.live == live).collect();
+        let title = if live { "Live" } else { "Dead" };
+        if !live && group.is_empty() {
+            continue;
+        }
+        l.push(format!("{title} datanodes ({}):", group.len()));
+        l.push(String::new());
+        for d in group {
+            let status = match d.admin_state.as_str() {
+                "In Service" | "" => "Normal",
+                s => s,
+            };
+            l.push(format!("Name: {} ({})", d.info.data_addr, d.info.host));
+            l.push(format!("Hostname: {}", d.info.host));
+            l.push(format!("Rack: {}", d.info.rack));
+            l.push(format!("Decommission Status : {status}"));
+            if d.admin_state == "Decommission in progress" {
+                l.push(format!("Blocks to replicate: {}", d.blocks_to_replicate));
+            }
+            l.push(format!("Configured Capacity: {}", size_both(d.capacity)));
+            l.push(format!("DFS Used: {}", size_both(d.used)));
+            l.push(format!("DFS Remaining: {}", size_both(d.remaining)));
+            l.push(format!(
+                "DFS Used%: {}",
+                percent(d.used, d.used + d.remaining)
+            ));
+            l.push(format!("Xceivers: {}", d.xceivers));
+            l.push(format!("Blocks: {}", d.num_blocks));
+            l.push(format!(
+                "Last contact: {} ({} s ago)",
+                stat_date(now_ms.saturating_sub(d.last_heartbeat_ms_ago)),
+                d.last_heartbeat_ms_ago / 1000
+            ));
+            l.push(String::new());
+        }
+    }
+    l
+}
+
+fn health_word(h: BlockHealth) -> &'static str {
+    match h {
+        BlockHealth::Ok => "OK",
+        BlockHealth::UnderReplicated => "UNDER REPLICATED",
+        BlockHealth::Corrupt => "CORRUPT",
+        BlockHealth::Missing => "MISSING",
+        BlockHealth::UnderConstruction => "UNDER CONSTRUCTION",
+    }
+}
+
+fn fsck_block_line(k: usize, b: &FsckBlock, locations: bool) -> String {
+    let mut s = format!(
+        "{k}. blk_{}_{} len={} Live_repl={}",
+        b.block.id, b.block.genstamp, b.block.num_bytes, b.live
+    );
+    if b.health != BlockHealth::Ok {
+        s.push_str(&format!(" [{}]", health_word(b.health)));
+    }
+    if locations {
+        let locs: Vec<String> = b
+            .locations
+            .iter()
+            .map(|d| format!("DatanodeInfo[{},{},{}]", d.data_addr, d.uuid, d.rack))
+            .chain(b.corrupt_locations.iter().map(|d| {
+                format!(
+                    "DatanodeInfo[{},{},{},CORRUPT]",
+                    d.data_addr, d.uuid, d.rack
+                )
+            }))
+            .collect();
+        s.push_str(&format!(" [{}]", locs.join(", ")));
+    }
+    s
+}
+
+/// The per-file part of `fsck`: with `files`, a line per file (and with
+/// `blocks` a line per block, with `locations` its replicas); without, only
+/// the problems, as HDFS prints them.
+pub fn fsck_file_lines(f: &FsckFile, files: bool, blocks: bool, locations: bool) -> Vec<String> {
+    let mut l = Vec::new();
+    let bad = |h: BlockHealth| f.blocks.iter().filter(|b| b.health == h).count();
+    let lost: Vec<&FsckBlock> = f
+        .blocks
+        .iter()
+        .filter(|b| matches!(b.health, BlockHealth::Corrupt | BlockHealth::Missing))
+        .collect();
+    if files {
+        let mut line = format!(
+            "{} {} bytes, replicated: replication={}, {} block(s):",
+            f.path,
+            f.length,
+            f.replication,
+            f.blocks.len()
+        );
+        if f.under_construction {
+            line.push_str(" OPENFORWRITE:");
+        }
+        if lost.is_empty() && bad(BlockHealth::UnderReplicated) == 0 {
+            line.push_str("  OK");
+        } else {
+            if !lost.is_empty() {
+                let size: u64 = lost.iter().map(|b| b.block.num_bytes).sum();
+                line.push_str(&format!(
+                    "  MISSING {} blocks of total size {size} B",
+                    lost.len()
+                ));
+            }
+            if bad(BlockHealth::UnderReplicated) > 0 {
+                line.push_str(&format!(
+                    "  Under replicated {} block(s)",
+                    bad(BlockHealth::UnderReplicated)
+                ));
+            }
+        }
+        l.push(line);
+    }
+    for (k, b) in f.blocks.iter().enumerate() {
+        match b.health {
+            BlockHealth::Corrupt => l.push(format!(
+                "{}: CORRUPT block blk_{}_{}",
+                f.path, b.block.id, b.block.genstamp
+            )),
+            BlockHealth::Missing => l.push(format!(
+                "{}: MISSING block blk_{}_{} len={}",
+                f.path, b.block.id, b.block.genstamp, b.block.num_bytes
+            )),
+            BlockHealth::UnderReplicated => l.push(format!(
+                "{}:  Under replicated blk_{}_{}. Target Replicas is {} but found {} live replica(s).",
+                f.path, b.block.id, b.block.genstamp, b.expected, b.live
+            )),
+            BlockHealth::Ok | BlockHealth::UnderConstruction => {}
+        }
+        if files && blocks {
+            l.push(fsck_block_line(k, b, locations));
+        }
+    }
+    if files && blocks && !f.blocks.is_empty() {
+        l.push(String::new());
+    }
+    l
+}
+
+fn share(n: u64, total: u64) -> String {
+    if total == 0 {
+        format!("{n} (0.0 %)")
+    } else {
+        format!("{n} ({:.1} %)", n as f64 * 100.0 / total as f64)
+    }
+}
+
+/// The summary that ends `fsck`, with the final HEALTHY/CORRUPT line.
+pub fn fsck_summary_lines(r: &FsckReport, path: &str) -> Vec<String> {
+    let status = if r.is_healthy() { "HEALTHY" } else { "CORRUPT" };
+    let avg_size = r.total_size.checked_div(r.total_blocks).unwrap_or(0);
+    let avg_repl = if r.total_blocks == 0 {
+        0.0
+    } else {
+        r.total_replicas as f64 / r.total_blocks as f64
+    };
+    vec![
+        String::new(),
+        format!("Status: {status}"),
+        format!(" Number of data-nodes:\t{}", r.datanodes),
+        format!(" Number of racks:\t\t{}", r.racks),
+        format!(" Total dirs:\t\t\t{}", r.total_dirs),
+        " Total symlinks:\t\t0".into(),
+        String::new(),
+        "Replicated Blocks:".into(),
+        format!(" Total size:\t{} B", r.total_size),
+        format!(" Total files:\t{}", r.total_files),
+        format!(
+            " Total blocks (validated):\t{} (avg. block size {avg_size} B)",
+            r.total_blocks
+        ),
+        format!(
+            " Minimally replicated blocks:\t{}",
+            share(r.minimally_replicated, r.total_blocks)
+        ),
+        format!(
+            " Over-replicated blocks:\t{}",
+            share(r.over_replicated, r.total_blocks)
+        ),
+        format!(
+            " Under-replicated blocks:\t{}",
+            share(r.under_replicated, r.total_blocks)
+        ),
+        format!(
+            " Mis-replicated blocks:\t\t{}",
+            share(r.mis_replicated, r.total_blocks)
+        ),
+        format!(" Default replication factor:\t{}", r.default_replication),
+        format!(" Average block replication:\t{avg_repl:.1}"),
+        format!(" Missing blocks:\t\t{}", r.missing_blocks),
+        format!(" Corrupt blocks:\t\t{}", r.corrupt_blocks),
+        format!(" Missing size:\t\t{} B", r.missing_size),
+        String::new(),
+        String::new(),
+        format!("The filesystem under path '{path}' is {status}"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +598,100 @@ mod tests {
         };
         assert!(count_line(&q, "/a", true, false).starts_with("          10               7 "));
         assert!(count_header(false).ends_with("CONTENT_SIZE PATHNAME"));
+    }
+
+    #[test]
+    fn admin_report_sections() {
+        let st = FsStats {
+            capacity: 1000,
+            used: 250,
+            remaining: 750,
+            under_replicated_blocks: 2,
+            ..Default::default()
+        };
+        let dn = DatanodeReport {
+            info: crate::types::DatanodeInfo {
+                uuid: "u1".into(),
+                host: "10.0.0.1".into(),
+                data_addr: "10.0.0.1:9866".into(),
+                http_addr: String::new(),
+                rack: "/r1".into(),
+            },
+            live: true,
+            capacity: 1000,
+            used: 250,
+            remaining: 750,
+            num_blocks: 7,
+            last_heartbeat_ms_ago: 2000,
+            xceivers: 0,
+            admin_state: "Decommission in progress".into(),
+            blocks_to_replicate: 3,
+        };
+        let l = report_lines(&st, &[dn], 1_700_000_000_000);
+        assert_eq!(l[0], "Configured Capacity: 1000 (1000 B)");
+        assert!(l.contains(&"\tUnder replicated blocks: 2".to_string()));
+        assert!(l.contains(&"Live datanodes (1):".to_string()));
+        assert!(l.contains(&"Name: 10.0.0.1:9866 (10.0.0.1)".to_string()));
+        assert!(l.contains(&"Decommission Status : Decommission in progress".to_string()));
+        assert!(l.contains(&"Blocks to replicate: 3".to_string()));
+        assert!(l.contains(&"Blocks: 7".to_string()));
+        assert!(!l.iter().any(|x| x.starts_with("Dead datanodes")));
+    }
+
+    #[test]
+    fn fsck_lines_healthy_and_corrupt() {
+        let blk = |health| FsckBlock {
+            block: crate::types::Block {
+                id: 5,
+                genstamp: 1001,
+                num_bytes: 10,
+            },
+            health,
+            live: 3,
+            expected: 3,
+            locations: vec![],
+            corrupt_locations: vec![],
+            over_replicated: false,
+            mis_replicated: false,
+        };
+        let f = FsckFile {
+            path: "/a".into(),
+            length: 10,
+            replication: 3,
+            under_construction: false,
+            blocks: vec![blk(BlockHealth::Ok)],
+        };
+        let l = fsck_file_lines(&f, true, true, false);
+        assert_eq!(
+            l[0],
+            "/a 10 bytes, replicated: replication=3, 1 block(s):  OK"
+        );
+        assert_eq!(l[1], "0. blk_5_1001 len=10 Live_repl=3");
+        assert!(fsck_file_lines(&f, false, false, false).is_empty());
+        let bad = FsckFile {
+            blocks: vec![blk(BlockHealth::Corrupt)],
+            ..f
+        };
+        assert_eq!(
+            fsck_file_lines(&bad, false, false, false),
+            vec!["/a: CORRUPT block blk_5_1001".to_string()]
+        );
+        let mut r = FsckReport {
+            total_files: 1,
+            total_blocks: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            fsck_summary_lines(&r, "/").last().unwrap(),
+            "The filesystem under path '/' is HEALTHY"
+        );
+        r.corrupt_blocks = 1;
+        let l = fsck_summary_lines(&r, "/");
+        assert_eq!(l[1], "Status: CORRUPT");
+        assert_eq!(
+            l.last().unwrap(),
+            "The filesystem under path '/' is CORRUPT"
+        );
     }
 
     #[test]

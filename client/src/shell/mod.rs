@@ -4,11 +4,14 @@
 //! - `format`: output formats (ls, du, count, df, stat), pure.
 //! - `mode`: chmod's octal and symbolic modes, pure.
 //! - `cmds`: one method per command on [`Shell`].
+//! - `admin`: `admin report|safemode|decommission|recommission`, `fsck`,
+//!   `setrep -w`'s wait.
 //!
 //! Errors: each failing path prints one line `dfs: <path>: <cause>` on
 //! stderr; the other paths are still processed; the exit status is 1 if any
 //! failed, 0 otherwise. Usage errors print the usage and exit 1.
 
+mod admin;
 pub mod args;
 mod cmds;
 pub mod format;
@@ -147,6 +150,10 @@ impl Shell {
 const USAGE_LINE: &str = "Usage: dfs [--namenode HOST:PORT] [--user NAME] [-D dfs.replication=N] [-D dfs.blocksize=SIZE] COMMAND [ARGS...]";
 
 const COMMANDS: &[(&str, &str)] = &[
+    (
+        "admin",
+        "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST",
+    ),
     ("appendToFile", "appendToFile <localsrc> ... <dst>"),
     ("cat", "cat <src> ..."),
     ("checksum", "checksum <src> ..."),
@@ -162,6 +169,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("cp", "cp [-f] [-p] <src> ... <dst>"),
     ("df", "df [-h] [<path> ...]"),
     ("du", "du [-s] [-h] <path> ..."),
+    ("fsck", "fsck <path> [-files [-blocks [-locations]]]"),
     (
         "find",
         "find <path> ... [-name PATTERN | -iname PATTERN] [-type f|d] [-print]",
@@ -179,7 +187,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     ("rm", "rm [-f] [-r|-R] [-skipTrash] <src> ..."),
     ("rmdir", "rmdir [--ignore-fail-on-non-empty] <dir> ..."),
-    ("setrep", "setrep [-R] <rep> <path> ..."),
+    ("setrep", "setrep [-R] [-w] <rep> <path> ..."),
     (
         "stat",
         "stat [format] <path> ...   (%a %A %b %F %g %n %o %r %u %x %X %y %Y)",
