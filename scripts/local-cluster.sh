@@ -111,8 +111,10 @@ start_datanode() {
 }
 
 # metric NAME -> its value from the namenode's /metrics, or "".
+# (A namenode not listening yet is not an error: pipefail and set -e would
+# otherwise end `start` silently on its first poll.)
 nn_metric() {
-  curl -fsS --max-time 2 "http://$(nn_http)/metrics" 2>/dev/null |
+  { curl -fsS --max-time 2 "http://$(nn_http)/metrics" 2>/dev/null || true; } |
     awk -v m="$1" '$1 == m { print $2; exit }'
 }
 

@@ -83,15 +83,42 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (creating if needed) the database in `dir`.
+    ///
+    /// sled holds an exclusive lock on the directory until its background
+    /// flusher thread has exited, a moment after the last handle is dropped;
+    /// so a reopen right after a close in the same process (a restart in
+    /// tests) retries for a few seconds before it reports the directory as
+    /// in use by another process.
     pub fn open(dir: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
-        Ok(Self {
-            db: RwLock::new(Some(db)),
-        })
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_capacity)
+                .mode(sled::Mode::HighThroughput)
+                .open();
+            match opened {
+                Ok(db) => {
+                    return Ok(Self {
+                        db: RwLock::new(Some(db)),
+                    })
+                }
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(sled::Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{}: name directory is in use by another namenode ({e})",
+                                dir.display()
+                            ),
+                        ))
+                        .into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Flushes and closes the database; later calls fail with `Closed`.

@@ -72,7 +72,7 @@ async fn replication_puts_each_replica_on_a_different_datanode() -> anyhow::Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_or_missing_replica_is_survived_and_reported() -> anyhow::Result<()> {
+async fn a_corrupt_or_missing_replica_is_survived_reported_and_healed() -> anyhow::Result<()> {
     let cluster = MiniCluster::start().await?;
     let c = cluster.client().await?;
     let bytes = data(2 * MB + 100, 3);
@@ -86,7 +86,6 @@ async fn a_corrupt_or_missing_replica_is_survived_and_reported() -> anyhow::Resu
 
     // Leave exactly one good replica of every block: corrupt the others, except
     // that one replica of the first block is deleted outright.
-    let mut good = Vec::new();
     for (n, b) in blocks.iter().enumerate() {
         assert_eq!(b.locations.len(), 3);
         for (k, loc) in b.locations.iter().enumerate().skip(1) {
@@ -96,26 +95,37 @@ async fn a_corrupt_or_missing_replica_is_survived_and_reported() -> anyhow::Resu
                 cluster.corrupt_replica(index_of(&loc.uuid), b.block_id)?;
             }
         }
-        good.push(b.locations[0].uuid.clone());
     }
 
     // Every read succeeds from the one good replica. Readers report the bad
-    // ones they meet, and the datanode reports the vanished one, so soon the
-    // namenode offers only the good replica of each block.
+    // ones they meet and the datanode reports the vanished one; the namenode
+    // stops offering them, copies the good replica back to full replication and
+    // deletes the corrupt ones. In the end every replica on disk is good again.
+    let dirs: Vec<_> = (0..cluster.num_datanodes())
+        .map(|i| cluster.datanode_dirs(i).to_vec())
+        .collect();
     wait_for(
-        "bad replicas to be reported and no longer offered",
-        Duration::from_secs(20),
+        "every block healed to 3 good replicas",
+        Duration::from_secs(30),
         || {
             let c = c.clone();
-            let good = good.clone();
             let bytes = bytes.clone();
+            let blocks = blocks.clone();
+            let dirs = dirs.clone();
             async move {
                 let back = read_file(&c, "/victim").await.expect("read succeeds");
                 assert!(back == bytes, "read must fall back to a good replica");
                 let now = c.block_locations("/victim").await.expect("locations");
-                now.iter()
-                    .zip(good.iter())
-                    .all(|(b, g)| b.locations.len() == 1 && &b.locations[0].uuid == g)
+                now.iter().all(|b| b.locations.len() == 3)
+                    && blocks.iter().all(|b| {
+                        let want = &bytes[b.offset as usize..(b.offset + b.num_bytes) as usize];
+                        let on_disk: Vec<_> = dirs
+                            .iter()
+                            .filter_map(|d| tusk_datanode::find_replica(d, b.block_id))
+                            .map(|r| std::fs::read(r.data).unwrap_or_default())
+                            .collect();
+                        on_disk.len() == 3 && on_disk.iter().all(|d| d == want)
+                    })
             }
         },
     )
@@ -358,5 +368,34 @@ async fn permissions_are_checked_on_every_operation() -> anyhow::Result<()> {
         .await
         .is_err());
     assert_eq!(read_file(&alice, "/user/alice/secret").await?, b"alice's");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_truncated_rpc_bytes_hurt_no_daemon() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    write_file(&c, "/before", b"safe").await?;
+    let dn = cluster.datanode(0).expect("running").data_addr;
+    // HTTP/2 preface followed by garbage frames; a preface cut short; plain noise.
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut frames = preface.clone();
+    frames.extend_from_slice(&data(4096, 77));
+    let attacks: Vec<Vec<u8>> = vec![frames, preface[..10].to_vec(), data(100_000, 78)];
+    for addr in [cluster.nn_addr(), dn] {
+        for bytes in &attacks {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            // The server may hang up mid-write; that is its right.
+            let _ = s.write_all(bytes).await;
+            let _ = s.shutdown().await;
+        }
+    }
+    // Both keep serving, and nothing changed.
+    c.mkdirs("/after", 0o755, false).await?;
+    assert_eq!(read_file(&c, "/before").await?, b"safe");
+    write_file(&c, "/after/f", &data(MB + 1, 79)).await?;
+    let names: Vec<_> = c.list("/").await?.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["after", "before"]);
     Ok(())
 }
