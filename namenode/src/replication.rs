@@ -162,6 +162,11 @@ impl ReplicationQueues {
         self.pending.len()
     }
 
+    /// Whether a copy of `block_id` is in flight.
+    pub fn is_pending(&self, block_id: u64) -> bool {
+        self.pending.contains_key(&block_id)
+    }
+
     /// `node` reported a finalized replica of `block_id`.
     pub fn replica_added(&mut self, block_id: u64, node: &str) {
         if let Some(p) = self.pending.get_mut(&block_id) {
@@ -325,6 +330,18 @@ impl ReplicationQueues {
                 choose_targets(&fresh, &existing_racks, needed, b.block.num_bytes, rng);
             if targets.is_empty() {
                 targets = choose_targets(&cands, &existing_racks, needed, b.block.num_bytes, rng);
+            }
+            if targets.len() < needed {
+                // Nodes holding corrupt replicas cannot take a good one while
+                // those are there (in a small cluster they may be the only
+                // candidates). With a good replica to copy from, the corrupt
+                // ones only stand in the way: delete them now so a later pass
+                // can place good copies on those nodes.
+                for u in b.corrupt {
+                    if nodes.get(u).is_some_and(|n| n.live) && !b.busy.contains(u) {
+                        plan.delete.push((u.clone(), b.block));
+                    }
+                }
             }
             if targets.is_empty() {
                 tracing::debug!(
@@ -603,6 +620,29 @@ mod tests {
         let p = q.compute(Instant::now(), &blocks, &n, &mut rng);
         assert_eq!(p.missing, 1);
         assert!(p.delete.is_empty() && p.replicate.is_empty());
+    }
+
+    #[test]
+    fn corrupt_replicas_in_the_way_are_deleted_when_no_other_node_can_take_a_copy() {
+        // Three nodes, one good replica, two corrupt: no node is free, so the
+        // corrupt replicas go first and the freed nodes get good copies later.
+        let n = nodes(&[("a", "/r"), ("b", "/r"), ("c", "/r")]);
+        let (good, bad) = (s(&["a"]), s(&["b", "c"]));
+        let blocks = [view(1, 3, &good, &bad)];
+        let mut q = ReplicationQueues::new(cfg());
+        let mut rng = StdRng::seed_from_u64(7);
+        let p = q.compute(Instant::now(), &blocks, &n, &mut rng);
+        assert!(p.replicate.is_empty());
+        let mut deleted: Vec<_> = p.delete.iter().map(|(u, _)| u.clone()).collect();
+        deleted.sort();
+        assert_eq!(deleted, s(&["b", "c"]));
+        // Once they are gone, both nodes are targets.
+        let none = s(&[]);
+        let blocks = [view(1, 3, &good, &none)];
+        let p = q.compute(Instant::now(), &blocks, &n, &mut rng);
+        let mut t = p.replicate[0].targets.clone();
+        t.sort();
+        assert_eq!(t, s(&["b", "c"]));
     }
 
     #[test]
