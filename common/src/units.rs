@@ -38,7 +38,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok((f * mult as f64) as u64)
 }
 
-/// Parses a duration: `500ms`, `3s`, `2m`, `1h`, `1d`; a bare number is seconds.
+/// Parses a duration: `500ms`, `3s`, `2m`, `1h`, `1d`, `3w`; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -54,6 +54,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
+        "w" => n * 7.0 * 86400.0,
         u => return Err(format!("invalid duration {s:?}: unknown unit {u:?}")),
     };
     Ok(Duration::from_secs_f64(secs))

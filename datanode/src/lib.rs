@@ -13,6 +13,9 @@
 //!   incremental block reports, namenode commands.
 //! - `server`: serving DataTransfer on a bound listener with a shutdown that
 //!   ends every connection. `http`: `/metrics` and `/health`.
+//! - `scanner`: the block scanner (re-reads every replica at a bounded rate,
+//!   reports corrupt ones). `volumes`: the volume checker (takes failed data
+//!   dirs out of service; stops the datanode past `failed_volumes_tolerated`).
 //! - `node`: state shared by all of the above; `metrics`: counters;
 //!   `convert`: proto ⇄ domain; [`error`]: the crate's error enum and its one
 //!   mapping to `tonic::Status`.
@@ -24,9 +27,11 @@ mod http;
 mod link;
 mod metrics;
 mod node;
+mod scanner;
 mod server;
 pub mod store;
 mod transfer;
+mod volumes;
 
 pub use error::DatanodeError;
 pub use store::disk::{find_replica, ReplicaFiles};
@@ -57,12 +62,15 @@ pub struct DatanodeHandle {
     node: Arc<node::Node>,
     /// Background work in the order it is stopped (see `start`).
     workers: Vec<Worker>,
+    /// Why the datanode stopped itself (too many failed volumes), once it did.
+    fatal: watch::Receiver<Option<String>>,
 }
 
 /// A named background task with its own stop signal.
 struct Worker {
     name: &'static str,
-    stop: watch::Sender<bool>,
+    /// Shared with the supervisor, which stops every worker on a fatal error.
+    stop: Arc<watch::Sender<bool>>,
     task: JoinHandle<()>,
     /// How long to wait for it after signalling stop before aborting it.
     grace: Duration,
@@ -72,6 +80,23 @@ impl DatanodeHandle {
     /// The datanode's identity (kept in `datanode.uuid` in every data dir).
     pub fn uuid(&self) -> String {
         self.node.uuid.clone()
+    }
+
+    /// Why the datanode stopped itself, if it did (more failed volumes than
+    /// `failed_volumes_tolerated`); it serves nothing after that.
+    pub fn failure(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Waits until the datanode stops itself, and says why. Never returns
+    /// for a datanode that keeps running.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.fatal.clone();
+        let res = rx.wait_for(|f| f.is_some()).await.map(|f| f.clone());
+        match res {
+            Ok(f) => f.unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Stops servers and workers; files stay on disk so a new start() on the
@@ -116,7 +141,10 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<DatanodeHandle> {
     let dirs = cfg.datanode.data_dirs.clone();
     let opts = store::DiskOptions::default()
         .with_reserved(cfg.datanode.reserved.0)
-        .with_sync_on_close(cfg.datanode.sync_on_close);
+        .with_sync_on_close(cfg.datanode.sync_on_close)
+        .with_drop_behind_writes(cfg.datanode.drop_behind_writes);
+    volumes::tolerated(cfg.datanode.failed_volumes_tolerated, dirs.len())
+        .map_err(anyhow::Error::msg)?;
     let store = tokio::task::spawn_blocking(move || DiskStore::open(&dirs, opts))
         .await
         .context("opening the block store")??;
@@ -130,6 +158,8 @@ pub async fn start_with_store(
     store: Arc<dyn BlockStore>,
 ) -> anyhow::Result<DatanodeHandle> {
     let dn = &cfg.datanode;
+    let tolerated = volumes::tolerated(dn.failed_volumes_tolerated, store.volumes().len())
+        .map_err(anyhow::Error::msg)?;
     let data_listener = TcpListener::bind(&dn.data_addr)
         .await
         .with_context(|| format!("cannot bind data address {}", dn.data_addr))?;
@@ -160,17 +190,58 @@ pub async fn start_with_store(
     let (registered_tx, registered_rx) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
 
+    let state_dir: PathBuf = dn
+        .state_dir
+        .clone()
+        .or_else(|| dn.data_dirs.first().cloned())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let (fatal_tx, fatal_rx) = watch::channel(None::<String>);
+
     let mut workers = Vec::new();
     let mut spawn = |name, grace, f: Box<dyn FnOnce(watch::Receiver<bool>) -> JoinHandle<()>>| {
         let (stop, stop_rx) = watch::channel(false);
         workers.push(Worker {
             name,
-            stop,
+            stop: Arc::new(stop),
             task: f(stop_rx),
             grace,
         });
     };
     // Stop order (the order of `workers`):
+    // 0. block-scanner and volume-checker: background disk work ends first;
+    //    what they queued for the namenode still goes out through `reports`.
+    if dn.scan_bytes_per_sec.0 > 0 {
+        let scanner = scanner::Scanner::new(
+            node.clone(),
+            scanner::ScanConfig {
+                rate: dn.scan_bytes_per_sec.0,
+                period: dn.scan_period.0,
+                cursor_file: Some(state_dir.join(scanner::CURSOR_FILE)),
+            },
+        );
+        let client = client.clone();
+        let registered = registered_rx.clone();
+        spawn(
+            "block-scanner",
+            Duration::from_secs(3),
+            Box::new(move |stop| {
+                tokio::spawn(scanner::run_worker(scanner, client, registered, stop))
+            }),
+        );
+    }
+    {
+        let checker = volumes::VolumeChecker {
+            node: node.clone(),
+            interval: dn.volume_check_interval.0,
+            tolerated,
+            fatal: fatal_tx,
+        };
+        spawn(
+            "volume-checker",
+            Duration::from_secs(3),
+            Box::new(move |stop| tokio::spawn(checker.run(stop))),
+        );
+    }
     // 1. data-server: no new transfers; open ones get a grace period, so
     //    replicas they finalize are still reported by `reports` below.
     {
@@ -254,11 +325,19 @@ pub async fn start_with_store(
         );
     }
 
-    let state_dir: PathBuf = dn
-        .state_dir
-        .clone()
-        .or_else(|| dn.data_dirs.first().cloned())
-        .unwrap_or_else(|| PathBuf::from("."));
+    // Too many failed volumes: stop every worker in order (the data service
+    // first, as at shutdown); `DatanodeHandle::failed` tells the owner.
+    {
+        let stops: Vec<_> = workers.iter().map(|w| w.stop.clone()).collect();
+        let mut fatal = fatal_rx.clone();
+        tokio::spawn(async move {
+            if fatal.wait_for(|f| f.is_some()).await.is_ok() {
+                for s in stops {
+                    s.send_replace(true);
+                }
+            }
+        });
+    }
     tusk_common::sys::write_addr_file(&state_dir, "datanode.addr", &data_adv)
         .with_context(|| format!("cannot write {}/datanode.addr", state_dir.display()))?;
     tusk_common::sys::write_addr_file(&state_dir, "datanode-http.addr", &http_adv)
@@ -276,5 +355,6 @@ pub async fn start_with_store(
         http_addr,
         node,
         workers,
+        fatal: fatal_rx,
     })
 }

@@ -15,6 +15,13 @@ pub struct Metrics {
     pub blocks_deleted: AtomicU64,
     pub checksum_errors: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Replicas the block scanner has verified (or found gone / corrupt).
+    pub scan_replicas: AtomicU64,
+    pub scan_bytes: AtomicU64,
+    /// Corrupt replicas the block scanner found (and reported).
+    pub scan_corrupt: AtomicU64,
+    /// Volumes taken out of service since start.
+    pub volume_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -66,6 +73,26 @@ impl Metrics {
                 "Block writes that failed",
                 &self.write_errors,
             ),
+            (
+                "tusk_datanode_scanner_replicas_total",
+                "Replicas the block scanner has verified",
+                &self.scan_replicas,
+            ),
+            (
+                "tusk_datanode_scanner_bytes_total",
+                "Bytes the block scanner has read",
+                &self.scan_bytes,
+            ),
+            (
+                "tusk_datanode_scanner_corrupt_total",
+                "Corrupt replicas found by the block scanner",
+                &self.scan_corrupt,
+            ),
+            (
+                "tusk_datanode_volume_failures_total",
+                "Volumes taken out of service",
+                &self.volume_failures,
+            ),
         ];
         for (name, help, c) in counters {
             let _ = writeln!(
@@ -86,12 +113,17 @@ impl Metrics {
                 "tusk_datanode_volume_remaining_bytes",
                 "Free bytes on the volume minus the reserve",
             ),
+            (
+                "tusk_datanode_volume_failed",
+                "1 when the volume is out of service",
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
             for v in volumes {
                 let val = match name {
                     "tusk_datanode_volume_capacity_bytes" => v.capacity,
                     "tusk_datanode_volume_used_bytes" => v.used,
+                    "tusk_datanode_volume_failed" => v.failed as u64,
                     _ => v.remaining,
                 };
                 let dir = v.dir.replace('\\', "\\\\").replace('"', "\\\"");

@@ -1,4 +1,6 @@
-//! `datanode`: flags → config → `tusk_datanode::start`, until SIGINT/SIGTERM.
+//! `datanode`: flags → config → `tusk_datanode::start`, until SIGINT/SIGTERM
+//! (exit 0) or until the datanode stops itself, e.g. after losing more volumes
+//! than `failed_volumes_tolerated` (exit 1).
 
 use anyhow::Context;
 use clap::Parser;
@@ -59,7 +61,13 @@ async fn main() -> anyhow::Result<()> {
         dn.host = Some(v);
     }
     let handle = tusk_datanode::start(cfg).await.context("datanode")?;
-    wait_for_signal().await?;
+    tokio::select! {
+        r = wait_for_signal() => r?,
+        why = handle.failed() => {
+            handle.shutdown().await?;
+            anyhow::bail!("datanode stopped: {why}");
+        }
+    }
     handle.shutdown().await
 }
 

@@ -422,3 +422,19 @@ fn reserved_space_is_honoured() {
         "{e}"
     );
 }
+
+#[test]
+fn drop_behind_writes_keep_the_replica_intact() {
+    let root = tempfile::tempdir().unwrap();
+    let s = DiskStore::open(&dirs(root.path()), opts().with_drop_behind_writes(true)).unwrap();
+    // Several drop-behind steps and a tail that stays cached.
+    let data = pattern((21 << 20) + 333, 9);
+    let b = BlockRef::new(77, 1);
+    let r = write(&s, b, &data);
+    assert_eq!(r.len, data.len() as u64);
+    assert!(read_all(&s, b) == data);
+    let mut h = Sha256::new();
+    h.update(&data);
+    let sum = checksum_summary(&s, b).unwrap();
+    assert_eq!(sum.sha256, <[u8; 32]>::from(h.finalize()));
+}

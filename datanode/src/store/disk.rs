@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tracing::{info, warn};
 
+mod health;
+
 /// Name of the identity file in every data dir.
 pub const UUID_FILE: &str = "datanode.uuid";
 
@@ -46,6 +48,11 @@ pub struct DiskOptions {
     /// from leaving a half replica in `finalized`; a power failure can lose
     /// a tail, which the CRC check catches.
     pub sync_on_close: bool,
+    /// Start writeback early and drop written ranges of a replica being
+    /// received from the page cache (see [`DropBehind`]). Makes writes cheaper
+    /// where page-cache growth is expensive (several datanodes on one VM),
+    /// at the price of reading a freshly written replica from disk.
+    pub drop_behind_writes: bool,
 }
 
 impl DiskOptions {
@@ -56,6 +63,11 @@ impl DiskOptions {
 
     pub fn with_sync_on_close(mut self, sync: bool) -> Self {
         self.sync_on_close = sync;
+        self
+    }
+
+    pub fn with_drop_behind_writes(mut self, drop: bool) -> Self {
+        self.drop_behind_writes = drop;
         self
     }
 }
@@ -72,8 +84,13 @@ struct Inner {
     reserved: u64,
     /// fsync at finalize (see [`DiskOptions::sync_on_close`]).
     sync: bool,
+    /// See [`DiskOptions::drop_behind_writes`].
+    drop_behind: bool,
     /// Round-robin cursor for choosing the volume of a new replica.
     next_volume: AtomicUsize,
+    /// Woken on any I/O error, so the volume checker probes at once
+    /// (`health.rs`).
+    io_errors: Arc<tokio::sync::Notify>,
     /// The replica map: every finalized replica, by block id.
     finalized: RwLock<HashMap<u64, Replica>>,
     /// Replicas in rbw, live or abandoned, by block id.
@@ -89,6 +106,9 @@ struct Volume {
     /// Bytes promised to writers in progress but not yet written, so that
     /// concurrent writers do not all pick a volume with room for only one.
     inflight: AtomicU64,
+    /// Taken out of service (`health.rs`): no new replica goes here and its
+    /// replicas have left the map.
+    failed: AtomicBool,
 }
 
 /// One replica in rbw. Shared by the map and its writer, so that a newer
@@ -285,6 +305,7 @@ impl DiskStore {
                 rbw: d.join("current").join("rbw"),
                 used: AtomicU64::new(0),
                 inflight: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
             };
             for p in [&v.finalized, &v.rbw] {
                 fs::create_dir_all(p).map_err(|e| {
@@ -363,7 +384,9 @@ impl DiskStore {
                 volumes,
                 reserved: opts.reserved,
                 sync: opts.sync_on_close,
+                drop_behind: opts.drop_behind_writes,
                 next_volume: AtomicUsize::new(0),
+                io_errors: Arc::new(tokio::sync::Notify::new()),
                 finalized: RwLock::new(finalized),
                 rbw: Mutex::new(rbw),
             }),
@@ -420,6 +443,9 @@ impl Inner {
         for i in 0..n {
             let idx = (start + i) % n;
             let v = &self.volumes[idx];
+            if v.failed.load(Ordering::SeqCst) {
+                continue;
+            }
             let Ok((_, avail)) = fs_space(&v.dir) else {
                 continue;
             };
@@ -523,9 +549,11 @@ impl BlockStore for DiskStore {
                 .map_err(DatanodeError::io(block, "remove older rbw replica"))
                 .map_err(fail)?;
         }
-        let data = File::create(&data_path)
-            .map_err(DatanodeError::io(block, "create rbw data file"))
-            .map_err(fail)?;
+        let data = health::note_io(
+            &inner.io_errors,
+            File::create(&data_path).map_err(DatanodeError::io(block, "create rbw data file")),
+        )
+        .map_err(fail)?;
         let mut meta = File::create(&meta_path)
             .map_err(DatanodeError::io(block, "create rbw meta file"))
             .map_err(fail)?;
@@ -544,6 +572,10 @@ impl BlockStore for DiskStore {
             partial: false,
             reserved_left: expected_len,
             crc_bytes: Vec::new(),
+            behind: DropBehind {
+                enabled: inner.drop_behind,
+                ..DropBehind::default()
+            },
         }))
     }
 
@@ -582,11 +614,14 @@ impl BlockStore for DiskStore {
                 self.inner.finalized.write().remove(&block.id);
                 Err(DatanodeError::ReplicaNotFound { block })
             }
-            Err(e) => Err(DatanodeError::Io {
-                block,
-                op: "open replica",
-                source: e,
-            }),
+            Err(e) => health::note_io(
+                &self.inner.io_errors,
+                Err(DatanodeError::Io {
+                    block,
+                    op: "open replica",
+                    source: e,
+                }),
+            ),
         };
         let data = open(&dp)?;
         let meta = open(&mp)?;
@@ -596,6 +631,7 @@ impl BlockStore for DiskStore {
             data,
             meta,
             buf: Vec::new(),
+            io_errors: self.inner.io_errors.clone(),
         }))
     }
 
@@ -639,6 +675,14 @@ impl BlockStore for DiskStore {
         self.inner.finalized.read().values().cloned().collect()
     }
 
+    fn check_volumes(&self) -> Vec<super::FailedVolume> {
+        self.check_volumes_now()
+    }
+
+    fn io_errors(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.inner.io_errors.clone())
+    }
+
     fn volumes(&self) -> Vec<VolumeReport> {
         self.inner
             .volumes
@@ -646,6 +690,13 @@ impl BlockStore for DiskStore {
             .map(|v| {
                 let used = v.used.load(Ordering::Relaxed);
                 match fs_space(&v.dir) {
+                    Ok(_) if v.failed.load(Ordering::SeqCst) => VolumeReport {
+                        dir: v.dir.display().to_string(),
+                        capacity: 0,
+                        used: 0,
+                        remaining: 0,
+                        failed: true,
+                    },
                     Ok((capacity, avail)) => VolumeReport {
                         dir: v.dir.display().to_string(),
                         capacity,
@@ -683,6 +734,8 @@ struct DiskWriter {
     reserved_left: u64,
     /// Reused buffer for the big-endian CRC bytes of one append.
     crc_bytes: Vec<u8>,
+    /// Starts writeback early and drops written ranges from the page cache.
+    behind: DropBehind,
 }
 
 impl DiskWriter {
@@ -730,20 +783,27 @@ impl ReplicaWriter for DiskWriter {
         let slot = self.slot.clone();
         let _io = slot.io.lock();
         self.check_live()?;
-        self.data
-            .write_all(data)
-            .map_err(DatanodeError::io(block, "write data"))?;
+        health::note_io(
+            &self.inner.io_errors,
+            self.data
+                .write_all(data)
+                .map_err(DatanodeError::io(block, "write data")),
+        )?;
         self.crc_bytes.clear();
         for c in crcs {
             self.crc_bytes.extend_from_slice(&c.to_be_bytes());
         }
-        self.meta
-            .write_all(&self.crc_bytes)
-            .map_err(DatanodeError::io(block, "write checksums"))?;
+        health::note_io(
+            &self.inner.io_errors,
+            self.meta
+                .write_all(&self.crc_bytes)
+                .map_err(DatanodeError::io(block, "write checksums")),
+        )?;
         self.sha.update(data);
         let n = data.len() as u64;
         self.len += n;
         self.partial = n & (BYTES_PER_CHECKSUM as u64 - 1) != 0; // 512 is a power of two
+        self.behind.advance(&self.data, self.len);
         slot.written.store(self.len, Ordering::Relaxed);
         let v = &self.inner.volumes[slot.volume];
         v.used.fetch_add(n, Ordering::Relaxed);
@@ -787,6 +847,12 @@ impl ReplicaWriter for DiskWriter {
             // Hold the map lock across the renames so that a concurrent
             // finalize of the same id cannot interleave.
             let mut map = self.inner.finalized.write();
+            if self.volume().failed.load(Ordering::SeqCst) {
+                return Err(DatanodeError::Cancelled {
+                    block,
+                    why: format!("volume {} failed", self.volume().dir.display()),
+                });
+            }
             if let Some(r) = map.get(&block.id) {
                 return Err(DatanodeError::AlreadyExists {
                     block,
@@ -854,6 +920,8 @@ struct DiskReader {
     meta: File,
     /// Reused buffer for CRC bytes.
     buf: Vec<u8>,
+    /// Woken on a read error (see [`Inner::io_errors`]).
+    io_errors: Arc<tokio::sync::Notify>,
 }
 
 impl ReplicaReader for DiskReader {
@@ -889,16 +957,22 @@ impl ReplicaReader for DiskReader {
                 ),
             });
         }
-        self.data
-            .read_exact_at(buf, offset)
-            .map_err(DatanodeError::io(self.block, "read data"))
+        health::note_io(
+            &self.io_errors,
+            self.data
+                .read_exact_at(buf, offset)
+                .map_err(DatanodeError::io(self.block, "read data")),
+        )
     }
 
     fn crcs_at(&mut self, first_chunk: u64, out: &mut [u32]) -> Result<()> {
         self.buf.resize(out.len() * 4, 0);
-        self.meta
-            .read_exact_at(&mut self.buf, crc_offset(first_chunk))
-            .map_err(DatanodeError::io(self.block, "read checksums"))?;
+        health::note_io(
+            &self.io_errors,
+            self.meta
+                .read_exact_at(&mut self.buf, crc_offset(first_chunk))
+                .map_err(DatanodeError::io(self.block, "read checksums")),
+        )?;
         for (o, c) in out.iter_mut().zip(self.buf.chunks_exact(4)) {
             *o = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
         }
@@ -947,4 +1021,67 @@ pub fn find_replica(data_dirs: &[PathBuf], block_id: u64) -> Option<ReplicaFiles
 pub fn rbw_files(data_dir: &Path, block: BlockRef) -> (PathBuf, PathBuf) {
     let d = data_dir.join("current").join("rbw");
     (d.join(data_name(block.id)), d.join(meta_name(block)))
+}
+
+/// Bytes of a replica between two [`DropBehind`] steps.
+const DROP_BEHIND_CHUNK: u64 = 8 << 20;
+
+/// Write-behind and drop-behind for a replica being written (as HDFS's
+/// `sync.behind.writes` / `drop.cache.behind.writes`): every
+/// [`DROP_BEHIND_CHUNK`] bytes, writeback of the new chunk starts at once and
+/// the chunk before it (written back by then) leaves the page cache. A
+/// replica being received thus holds at most two chunks of page cache, and
+/// the pages it frees are reused by the next chunks: without it, every
+/// written byte takes a page from the free pool, which dominates the cost of
+/// a write (three times over with three replicas on one machine) and lets
+/// dirty data pile up until the kernel throttles the writers.
+///
+/// Purely advisory: durability still comes from the fsyncs at finalize
+/// (`sync_on_close`), errors are ignored (a real I/O error surfaces on the
+/// next write or fsync), and pages still under writeback simply stay cached.
+#[derive(Default)]
+struct DropBehind {
+    /// [`DiskOptions::drop_behind_writes`].
+    enabled: bool,
+    /// Writeback was started for `[0, started)`.
+    started: u64,
+    /// `[0, dropped)` was dropped from the page cache.
+    dropped: u64,
+}
+
+impl DropBehind {
+    #[cfg(target_os = "linux")]
+    fn advance(&mut self, file: &File, len: u64) {
+        if !self.enabled || len - self.started < DROP_BEHIND_CHUNK {
+            return;
+        }
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: plain syscalls on an open descriptor, no memory passed.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                self.started as libc::off64_t,
+                (len - self.started) as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+            if self.started > self.dropped {
+                libc::posix_fadvise(
+                    fd,
+                    self.dropped as libc::off_t,
+                    (self.started - self.dropped) as libc::off_t,
+                    libc::POSIX_FADV_DONTNEED,
+                );
+            }
+        }
+        self.dropped = self.started;
+        self.started = len;
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl DropBehind {
+    fn advance(&mut self, _file: &File, _len: u64) {
+        let _ = (self.enabled, self.started, self.dropped);
+    }
 }

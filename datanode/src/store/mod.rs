@@ -79,6 +79,17 @@ pub struct VolumeReport {
     pub failed: bool,
 }
 
+/// A volume taken out of service, with the replicas lost with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedVolume {
+    pub dir: String,
+    /// What the probe or the I/O error said.
+    pub why: String,
+    /// Its finalized replicas, now out of the replica map: the namenode must
+    /// hear they are gone.
+    pub replicas: Vec<Replica>,
+}
+
 /// The checksums of a finalized replica (BlockChecksum RPC).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChecksumSummary {
@@ -119,6 +130,19 @@ pub trait BlockStore: Send + Sync + 'static {
 
     /// Space per volume.
     fn volumes(&self) -> Vec<VolumeReport>;
+
+    /// Probes every volume still in service and takes out those that fail
+    /// (see `disk/health.rs`): their replicas leave the map and are
+    /// returned, new replicas never go there. Stores whose volumes cannot
+    /// fail return nothing.
+    fn check_volumes(&self) -> Vec<FailedVolume> {
+        Vec::new()
+    }
+
+    /// Woken when an I/O error suggests checking the volumes now.
+    fn io_errors(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Writes one replica. Dropping it without `finalize` or `abort` leaves the
