@@ -5,6 +5,10 @@
 #   scripts/bench.sh storage    dfs put/get (replication 1 and 3) vs cp/cat,
 #                               namenode ops/s with 8 clients, namenode start-up
 #                               and memory with 1,000,000 files
+#   scripts/bench.sh healing    4 datanodes, dead_after 5s: put BENCH_SIZE_MB at
+#                               replication 3, kill -9 one datanode, time from its
+#                               death being declared to every block back at 3
+#                               live replicas; re-replication MB/s beside put MB/s
 #
 # Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
 # BENCH_FILES (default 1000000), TUSK_BASE_PORT (default 31000).
@@ -14,7 +18,7 @@ repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 what=${1:-storage}
-[[ $what == storage ]] || { echo "usage: $0 storage" >&2; exit 1; }
+[[ $what == storage || $what == healing ]] || { echo "usage: $0 storage|healing" >&2; exit 1; }
 
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 NN_OPS=${BENCH_NN_OPS:-40000}
@@ -45,6 +49,46 @@ timed() {
   t0=$(now); "$@" >/dev/null; t1=$(now)
   secs "$t0" "$t1"
 }
+
+# metric NAME -> the namenode's gauge from /metrics.
+metric() {
+  { curl -fsS --max-time 2 "http://$TUSK_NAMENODE_HTTP/metrics" 2>/dev/null || true; } |
+    awk -v m="tusk_namenode_$1" '$1 == m { print $2; exit }'
+}
+
+bench_healing() {
+  echo "# healing benchmark, $(date -u +%F), $(nproc) cores, ${SIZE_MB} MiB at replication 3, 4 datanodes"
+  mkdir -p "$TUSK_HOME"
+  printf '[cluster]\nheartbeat_interval = "1s"\ndead_after = "5s"\n\n[namenode]\nreplication_interval = "500ms"\n' \
+    > "$TUSK_HOME/tusk.toml"
+  eval "$(DATANODES=4 scripts/local-cluster.sh start)"
+  local src=$work/src.bin t0 t1 put_s victim_bytes dead_at done_at heal_s
+  head -c $((SIZE_MB << 20)) /dev/urandom > "$src"
+  cat "$src" > /dev/null
+  t0=$(now); "$dfs" -D dfs.replication=3 put "$src" /heal.bin; t1=$(now)
+  put_s=$(secs "$t0" "$t1")
+  until [[ $(metric under_replicated_blocks) == 0 && $(metric pending_replication_blocks) == 0 ]]; do sleep 0.2; done
+  # The bytes the dead node held are what must be copied again.
+  victim_bytes=$(find "$TUSK_HOME/datanode-1/data" -name 'blk_*' ! -name '*.meta' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+  kill -9 "$(cat "$TUSK_HOME/pids/datanode-1.pid")"
+  until [[ $(metric dead_datanodes) -ge 1 ]]; do sleep 0.05; done
+  dead_at=$(now)
+  until [[ $(metric under_replicated_blocks) == 0 && $(metric pending_replication_blocks) == 0 ]]; do sleep 0.1; done
+  done_at=$(now)
+  heal_s=$(secs "$dead_at" "$done_at")
+  "$dfs" fsck /heal.bin | tail -1
+  local put_mbps heal_mbps
+  put_mbps=$(mbps "$put_s")
+  heal_mbps=$(awk -v b="$victim_bytes" -v s="$heal_s" 'BEGIN { printf "%.0f", b / 1048576 / s }')
+  printf '%-44s %8s MB/s  (%s s)\n' "dfs put, replication 3" "$put_mbps" "$put_s"
+  printf '%-44s %8s MB/s  (%s MiB in %s s)  %sx put\n' "re-replication after a declared death" "$heal_mbps" \
+    "$((victim_bytes >> 20))" "$heal_s" "$(ratio "$heal_mbps" "$put_mbps")"
+}
+
+if [[ $what == healing ]]; then
+  bench_healing
+  exit 0
+fi
 
 echo "# storage benchmark, $(date -u +%F), $(nproc) cores, ${SIZE_MB} MiB file"
 eval "$(scripts/local-cluster.sh start)"

@@ -8,6 +8,7 @@ cd "$repo"
 
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
+command -v ip >/dev/null || need_apt+=(iproute2)  # scripts/netns-cluster.sh (tests/tests/netns.rs)
 if ((${#need_apt[@]})); then
   echo "test.sh: installing ${need_apt[*]}" >&2
   if [[ $(id -u) == 0 ]]; then

@@ -85,11 +85,22 @@ impl ListPage {
     }
 }
 
+/// HTTP/2 PING period on every connection, and how long an unanswered PING
+/// may wait before the connection is dropped: a peer cut off the network
+/// (no RST ever comes) fails its streams within ~10 s, so a reader moves to
+/// the next replica instead of waiting forever (HDFS: the 60 s socket
+/// time-out).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn endpoint(addr: &str) -> Result<Endpoint> {
     Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| DfsError::InvalidArgument(format!("invalid address {addr:?}: {e}")))
         .map(|e| {
             e.connect_timeout(Duration::from_secs(5))
+                .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+                .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+                .keep_alive_while_idle(true)
                 .tcp_nodelay(true)
                 .initial_stream_window_size(Some(4 << 20))
                 .initial_connection_window_size(Some(16 << 20))
@@ -492,6 +503,25 @@ impl DfsClient {
             )
             .await?;
         Ok(r.safe_mode)
+    }
+
+    /// The namenode's balancer: `Status` (anyone) reports the current or
+    /// last run; `Start` (superuser) starts one that moves replicas until
+    /// every live datanode's use is within `threshold` percentage points of
+    /// the mean (0 → 10), or re-thresholds the running one; `Stop` ends it.
+    pub async fn balancer(&self, action: BalancerAction, threshold: f64) -> Result<BalancerStatus> {
+        let req = pb::BalancerRequest {
+            action: convert::balancer_action_to_pb(action) as i32,
+            threshold,
+            max_moves_per_node: 0,
+        };
+        let r = self
+            .nn_call("balancer", |mut c| {
+                let r = req.clone();
+                async move { c.balancer(r).await }
+            })
+            .await?;
+        Ok(convert::balancer_status(r.status.unwrap_or_default()))
     }
 
     /// Starts decommissioning the datanodes `node` names (uuid, data

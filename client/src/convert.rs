@@ -108,6 +108,32 @@ pub(crate) fn safe_mode_action_to_pb(a: SafeModeAction) -> pb::SafeModeAction {
     }
 }
 
+pub(crate) fn balancer_action_to_pb(a: BalancerAction) -> pb::BalancerAction {
+    match a {
+        BalancerAction::Status => pb::BalancerAction::Status,
+        BalancerAction::Start => pb::BalancerAction::Start,
+        BalancerAction::Stop => pb::BalancerAction::Stop,
+    }
+}
+
+pub(crate) fn balancer_status(s: pb::BalancerStatus) -> BalancerStatus {
+    BalancerStatus {
+        running: s.running,
+        balanced: s.balanced,
+        threshold: s.threshold,
+        iteration: s.iteration,
+        bytes_moved: s.bytes_moved,
+        bytes_left: s.bytes_left,
+        bytes_being_moved: s.bytes_being_moved,
+        moves_done: s.moves_done,
+        moves_in_flight: s.moves_in_flight,
+        moves_failed: s.moves_failed,
+        mean_used_pct: s.mean_used_pct,
+        max_deviation_pct: s.max_deviation_pct,
+        outcome: s.outcome,
+    }
+}
+
 fn block_from_pb(b: Option<pb::Block>) -> Block {
     let b = b.unwrap_or_default();
     Block {

@@ -250,6 +250,38 @@ pub enum SafeModeAction {
     Leave,
 }
 
+/// `balancer` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerAction {
+    /// Only ask (anyone may).
+    Status,
+    /// Start a run, or change the running one's threshold (superuser).
+    Start,
+    /// Stop the running one (superuser).
+    Stop,
+}
+
+/// The namenode's balancer: the current or last run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BalancerStatus {
+    pub running: bool,
+    /// Every live datanode within the threshold and no move in flight.
+    pub balanced: bool,
+    /// Percentage points around the mean use.
+    pub threshold: f64,
+    pub iteration: u64,
+    pub bytes_moved: u64,
+    pub bytes_left: u64,
+    pub bytes_being_moved: u64,
+    pub moves_done: u64,
+    pub moves_in_flight: u64,
+    pub moves_failed: u64,
+    pub mean_used_pct: f64,
+    pub max_deviation_pct: f64,
+    /// Why the run ended; empty while it runs (and before any run).
+    pub outcome: String,
+}
+
 /// How one block stands in an fsck report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockHealth {

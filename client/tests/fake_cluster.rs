@@ -477,6 +477,12 @@ impl ClientProtocol for FakeNn {
     ) -> Result<Response<pb::FsckResponse>, Status> {
         unimpl()
     }
+    async fn balancer(
+        &self,
+        _: Request<pb::BalancerRequest>,
+    ) -> Result<Response<pb::BalancerResponse>, Status> {
+        unimpl()
+    }
 }
 
 // ---------------------------------------------------------------- harness

@@ -192,6 +192,32 @@ pub fn safe_mode_action_from(a: pb::SafeModeAction) -> SafeModeAction {
     }
 }
 
+pub fn balancer_action_from(a: pb::BalancerAction) -> BalancerAction {
+    match a {
+        pb::BalancerAction::Status => BalancerAction::Status,
+        pb::BalancerAction::Start => BalancerAction::Start,
+        pb::BalancerAction::Stop => BalancerAction::Stop,
+    }
+}
+
+pub fn balancer_status_to(s: &crate::balancer::BalancerStatus) -> pb::BalancerStatus {
+    pb::BalancerStatus {
+        running: s.running,
+        balanced: s.balanced,
+        threshold: s.threshold,
+        iteration: s.iteration,
+        bytes_moved: s.bytes_moved,
+        bytes_left: s.bytes_left,
+        bytes_being_moved: s.bytes_being_moved,
+        moves_done: s.moves_done,
+        moves_in_flight: s.moves_in_flight,
+        moves_failed: s.moves_failed,
+        mean_used_pct: s.mean_used_pct,
+        max_deviation_pct: s.max_deviation_pct,
+        outcome: s.outcome.clone(),
+    }
+}
+
 fn health_to(h: BlockHealth) -> pb::BlockHealth {
     match h {
         BlockHealth::Ok => pb::BlockHealth::Ok,

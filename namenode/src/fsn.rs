@@ -187,6 +187,8 @@ pub struct FsNamesystem {
     cfg: CoreConfig,
     /// The replication monitor's copies in flight (see [`crate::replication`]).
     repl: ReplicationQueues,
+    /// The balancer's current or last run (see [`crate::balancer`]).
+    balancer: Option<crate::balancer::Balancer>,
 }
 
 /// Sum of the blocks' lengths (saturating: lengths come from clients).
@@ -285,6 +287,7 @@ impl FsNamesystem {
                 max_streams: cfg.max_replication_streams as usize,
                 pending_timeout: cfg.pending_replication_timeout,
             }),
+            balancer: None,
             cfg,
         };
         fsn.update_safemode(now);
@@ -1678,6 +1681,9 @@ impl FsNamesystem {
         for (uuid, blocks) in self.dns.check_liveness(now, self.cfg.dead_after) {
             tracing::warn!(node = %uuid, replicas = blocks.len(), "datanode declared dead");
             self.repl.node_dead(&uuid);
+            if let Some(b) = self.balancer.as_mut() {
+                b.node_dead(&uuid);
+            }
             for b in blocks {
                 self.blocks.remove_location(b, &uuid);
             }

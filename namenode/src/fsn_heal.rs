@@ -3,8 +3,16 @@
 //! queued DELETE/REPLICATE commands), decommissioning, safe mode, fsck.
 
 use super::*;
+use crate::balancer::{self, Balancer, BalancerStatus, MoveCandidate, NodeUsage};
+use crate::datanodes::Datanode;
 use crate::replication::{self, BlockView, NodeView, Plan};
 use std::collections::HashMap;
+
+/// Blocks of one over-used datanode examined per balancer pass (bounds the
+/// time a pass holds the namesystem lock on a node with millions of blocks).
+const BALANCER_SCAN_PER_NODE: usize = 2048;
+/// Movable blocks handed to the balancer per over-used datanode and pass.
+const BALANCER_CANDIDATES_PER_NODE: usize = 256;
 
 /// What one replication pass did (for logs and tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +106,7 @@ impl FsNamesystem {
         if self.safe.on {
             return PassSummary::default();
         }
+        self.balancer_pass(now);
         let nodes = self.node_views();
         let mut busy: HashMap<u64, Vec<String>> = HashMap::new();
         for n in self.dns.iter() {
@@ -180,6 +189,201 @@ impl FsNamesystem {
             tracing::debug!(?summary, "replication pass");
         }
         summary
+    }
+
+    // ------------------------------------------------------------ balancer
+
+    /// The balancer's share of a replication pass: finished moves lose
+    /// their source replica (the balancer's choice, so the excess rule never
+    /// sees the block over-replicated and deletes the new replica instead),
+    /// failed ones are dropped, and new moves go out as REPLICATE commands.
+    fn balancer_pass(&mut self, now: Instant) {
+        let Some(bal) = self.balancer.as_mut() else {
+            return;
+        };
+        if !bal.running() {
+            return;
+        }
+        let in_flight: Vec<(u64, String, String)> = bal
+            .in_flight()
+            .map(|m| (m.block.id, m.source.clone(), m.target.clone()))
+            .collect();
+        for (id, src, tgt) in in_flight {
+            let Some(info) = self.blocks.get(id) else {
+                bal.failed(id);
+                continue;
+            };
+            if !info.locations.contains(&src) {
+                bal.failed(id);
+            } else if info.locations.contains(&tgt) {
+                let live_without_source = info
+                    .locations
+                    .iter()
+                    .filter(|u| *u != &src && self.dns.live(u).is_some_and(|n| n.in_service()))
+                    .count();
+                let (blk, enough) = (
+                    info.block(id),
+                    live_without_source >= info.replication as usize,
+                );
+                bal.finished(id);
+                if enough {
+                    tracing::info!(block_id = id, source = %src, target = %tgt, "balancer: move done; deleting the source replica");
+                    self.dns.queue_delete(&src, blk);
+                    self.blocks.remove_location(id, &src);
+                }
+            }
+        }
+        bal.expire(now);
+
+        // Use per live in-service datanode, from the block map.
+        let mut used: HashMap<&str, u64> = HashMap::new();
+        let mut deleting: HashMap<u64, Vec<String>> = HashMap::new();
+        for n in self.dns.iter() {
+            for b in &n.pending_deletes {
+                deleting.entry(b.id).or_default().push(n.id.uuid.clone());
+            }
+        }
+        for (_, info) in self.blocks.iter() {
+            for u in &info.locations {
+                *used.entry(u.as_str()).or_default() += info.num_bytes;
+            }
+        }
+        let nodes: Vec<NodeUsage> = self
+            .dns
+            .iter()
+            .filter(|n| n.live && n.in_service() && n.stats.capacity > 0)
+            .map(|n| NodeUsage {
+                uuid: n.id.uuid.clone(),
+                rack: n.id.rack.clone(),
+                capacity: n.stats.capacity,
+                used: used.get(n.id.uuid.as_str()).copied().unwrap_or(0),
+                remaining: n.stats.remaining,
+            })
+            .collect();
+        let mean = balancer::assess(&nodes, bal.threshold).mean_pct;
+        let mut candidates: HashMap<String, Vec<MoveCandidate>> = HashMap::new();
+        for n in &nodes {
+            if (n.used as f64) * 100.0 <= mean * n.capacity as f64 {
+                continue;
+            }
+            let Some(dn) = self.dns.get(&n.uuid) else {
+                continue;
+            };
+            let mut list = Vec::new();
+            for &id in dn.blocks.iter().take(BALANCER_SCAN_PER_NODE) {
+                if list.len() >= BALANCER_CANDIDATES_PER_NODE {
+                    break;
+                }
+                let Some(info) = self.blocks.get(id) else {
+                    continue;
+                };
+                if !info.complete
+                    || !info.corrupt.is_empty()
+                    || !info.locations.contains(&n.uuid)
+                    || bal.moving(id)
+                    || self.repl.is_pending(id)
+                {
+                    continue;
+                }
+                let live: Vec<&Datanode> = info
+                    .locations
+                    .iter()
+                    .filter_map(|u| self.dns.live(u))
+                    .filter(|d| d.in_service())
+                    .collect();
+                // Only blocks at exactly their replication: the monitor
+                // owns the others.
+                if live.len() != info.replication as usize {
+                    continue;
+                }
+                let mut excluded: Vec<String> = info
+                    .locations
+                    .iter()
+                    .chain(info.corrupt.iter())
+                    .cloned()
+                    .collect();
+                excluded.extend(deleting.get(&id).into_iter().flatten().cloned());
+                list.push(MoveCandidate {
+                    block: info.block(id),
+                    racks: live.iter().map(|d| d.id.rack.clone()).collect(),
+                    excluded,
+                });
+            }
+            list.sort_by(|a, b| b.block.num_bytes.cmp(&a.block.num_bytes));
+            candidates.insert(n.uuid.clone(), list);
+        }
+        let moves = bal.pass(now, &nodes, &candidates);
+        if let Some(outcome) = &bal.outcome {
+            tracing::info!(outcome = %outcome, moved = bal.bytes_moved, "balancer run ended");
+        }
+        for m in moves {
+            let Some(target) = self.dns.get(&m.target).map(|n| n.id.clone()) else {
+                continue;
+            };
+            tracing::info!(block_id = m.block.id, source = %m.source, target = %m.target, "balancer: moving a replica");
+            self.dns.queue_copy(&m.source, m.block, vec![target]);
+        }
+    }
+
+    /// `dfs admin balancer`: STATUS (anyone) reports the current or last
+    /// run; START (superuser) starts a run with `threshold` percentage
+    /// points (0 → 10) or changes the running one's; STOP (superuser) ends
+    /// it, leaving the moves in flight to finish as plain copies whose
+    /// excess the monitor removes.
+    pub fn balancer(
+        &mut self,
+        caller: &Caller,
+        action: BalancerAction,
+        threshold: f64,
+        max_moves_per_node: usize,
+    ) -> NnResult<BalancerStatus> {
+        match action {
+            BalancerAction::Status => {}
+            BalancerAction::Start => {
+                check_superuser(caller, "run the balancer")?;
+                let threshold = if threshold == 0.0 {
+                    balancer::DEFAULT_THRESHOLD
+                } else {
+                    threshold
+                };
+                if !(threshold > 0.0 && threshold <= 100.0) {
+                    return Err(NnError::InvalidArgument(format!(
+                        "balancer threshold {threshold} is not in (0, 100] percentage points"
+                    )));
+                }
+                let per_node = if max_moves_per_node == 0 {
+                    balancer::DEFAULT_MAX_MOVES_PER_NODE
+                } else {
+                    max_moves_per_node
+                };
+                match self.balancer.as_mut() {
+                    Some(b) if b.running() => {
+                        b.threshold = threshold;
+                        b.max_moves_per_node = per_node;
+                    }
+                    _ => {
+                        tracing::info!(user = %caller.user, threshold, "balancer started");
+                        self.balancer = Some(Balancer::new(
+                            threshold,
+                            per_node,
+                            self.cfg.pending_replication_timeout,
+                        ));
+                    }
+                }
+            }
+            BalancerAction::Stop => {
+                check_superuser(caller, "stop the balancer")?;
+                if let Some(b) = self.balancer.as_mut().filter(|b| b.running()) {
+                    b.stop();
+                    tracing::info!(user = %caller.user, "balancer stopped");
+                }
+            }
+        }
+        Ok(self
+            .balancer
+            .as_ref()
+            .map(|b| b.status())
+            .unwrap_or_default())
     }
 
     // ------------------------------------------------------------ admin
@@ -557,5 +761,94 @@ mod tests {
             f.fsck(&Caller::new("bob", vec![], "root", "s"), "/", false),
             Err(NnError::PermissionDenied(_))
         ));
+    }
+
+    #[test]
+    fn the_balancer_moves_replicas_and_deletes_the_source_not_the_new_copy() {
+        let t0 = Instant::now();
+        let mut f = fsn();
+        for i in 0..3 {
+            dn(&mut f, i, t0);
+        }
+        f.leave_safe_mode();
+        // Six 10-byte blocks at replication 1, all on dn0.
+        let blocks: Vec<Block> = (0..6)
+            .map(|i| {
+                let p = format!("/b/{i}");
+                let b = file(&mut f, &p, &["dn0"]);
+                f.set_replication(&root(), &p, 1).unwrap();
+                b
+            })
+            .collect();
+        let nobody = Caller::new("bob", vec![], "root", "supergroup");
+        assert!(matches!(
+            f.balancer(&nobody, BalancerAction::Start, 0.0, 0),
+            Err(NnError::PermissionDenied(_))
+        ));
+        assert!(
+            !f.balancer(&nobody, BalancerAction::Status, 0.0, 0)
+                .unwrap()
+                .running
+        );
+        assert!(matches!(
+            f.balancer(&root(), BalancerAction::Start, 101.0, 0),
+            Err(NnError::InvalidArgument(_))
+        ));
+        // 10 bytes of a 1 TiB node are ~9.1e-10 %: the threshold lets each
+        // node be about 11 bytes from the 20-byte mean.
+        let thr = 12.0 * 100.0 / (1u64 << 40) as f64;
+        assert!(
+            f.balancer(&root(), BalancerAction::Start, thr, 2)
+                .unwrap()
+                .running
+        );
+        let (mut moved, mut deleted) = (0, 0);
+        for _ in 0..20 {
+            f.compute_replication_work(t0);
+            let cmds = f.heartbeat("dn0", stats(), 0, t0);
+            for c in cmds {
+                if let Command::Delete(list) = &c {
+                    deleted += list.len();
+                }
+                if let Command::Replicate(list) = c {
+                    assert!(list.len() <= 2, "at most 2 moves per node in flight");
+                    for (b, targets) in list {
+                        assert_eq!(targets.len(), 1);
+                        f.block_received_and_deleted(&targets[0].uuid, &[b], &[]);
+                        moved += 1;
+                    }
+                }
+            }
+            // The source replica, not the new one, is deleted.
+            for b in &blocks {
+                let locs = &f.block_map().get(b.id).unwrap().locations;
+                assert!(!locs.is_empty(), "blk_{} lost every replica", b.id);
+            }
+            let st = f.balancer(&root(), BalancerAction::Status, 0.0, 0).unwrap();
+            if !st.running {
+                assert_eq!(st.outcome, "The cluster is balanced.");
+                break;
+            }
+        }
+        assert!(moved >= 2, "{moved}");
+        let mut per_node: HashMap<String, usize> = HashMap::new();
+        for b in &blocks {
+            let locs = &f.block_map().get(b.id).unwrap().locations;
+            assert_eq!(locs.len(), 1, "replication 1 kept for blk_{}", b.id);
+            *per_node.entry(locs[0].clone()).or_default() += 1;
+        }
+        assert!(
+            per_node.len() == 3 && per_node.values().all(|&n| (1..=3).contains(&n)),
+            "{per_node:?}"
+        );
+        deleted += f.dns.get("dn0").unwrap().pending_deletes.len();
+        assert_eq!(
+            deleted,
+            6 - per_node["dn0"],
+            "dn0 deletes what it gave away"
+        );
+        assert_eq!(moved, deleted);
+        // Nothing left to do for the replication monitor.
+        assert_eq!(f.compute_replication_work(t0).deletions, 0);
     }
 }

@@ -18,6 +18,9 @@
 //!   copy from where to where, which replicas to delete, pending copies and
 //!   their time-outs (pure; applied by `fsn_heal.rs`, the namesystem's
 //!   self-healing and admin half: decommission, safe mode, fsck).
+//! - [`balancer`]: the balancer's decisions — which replicas move from
+//!   over-used to under-used datanodes, keeping racks, bounded per node
+//!   (pure; applied in the replication pass in `fsn_heal.rs`).
 //! - [`leases`]: one writer per file; the hook for lease recovery.
 //! - [`sync`]: group commit — apply under the lock, flush outside it, one
 //!   fsync for many mutations.
@@ -29,6 +32,7 @@
 //!
 //! Start a namenode with [`start`]; stop it with [`NamenodeHandle::shutdown`].
 
+pub mod balancer;
 pub mod blockmap;
 pub mod convert;
 pub mod datanodes;

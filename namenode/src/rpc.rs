@@ -481,6 +481,21 @@ impl ClientProtocol for ClientService {
         let report = s.read(|f| f.fsck(&caller, &r.path, r.all_files))?;
         Ok(Response::new(fsck_to(&report)))
     }
+
+    async fn balancer(&self, req: Request<pb::BalancerRequest>) -> R<pb::BalancerResponse> {
+        let s = &self.0;
+        s.metrics.count("balancer");
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        let action = balancer_action_from(r.action());
+        let status =
+            s.fsn
+                .write()
+                .balancer(&caller, action, r.threshold, r.max_moves_per_node as usize)?;
+        Ok(Response::new(pb::BalancerResponse {
+            status: Some(balancer_status_to(&status)),
+        }))
+    }
 }
 
 #[tonic::async_trait]

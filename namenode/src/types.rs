@@ -225,6 +225,14 @@ pub enum SafeModeAction {
     Leave,
 }
 
+/// `dfs admin balancer`: ask, start (or re-threshold) or stop a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerAction {
+    Status,
+    Start,
+    Stop,
+}
+
 /// How one block stands (fsck).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockHealth {

@@ -60,6 +60,12 @@ pub struct MiniClusterBuilder {
     replication_interval: Duration,
     /// When an unreported copy is retried elsewhere.
     pending_replication_timeout: Duration,
+    /// `[datanode] scan_bytes_per_sec` and `scan_period` (None: the defaults).
+    scanner: Option<(u64, Duration)>,
+    /// `[datanode] volume_check_interval` (None: the default).
+    volume_check_interval: Option<Duration>,
+    /// `[datanode] failed_volumes_tolerated` (None: the default).
+    failed_volumes_tolerated: Option<i64>,
 }
 
 impl Default for MiniClusterBuilder {
@@ -74,6 +80,9 @@ impl Default for MiniClusterBuilder {
             racks: Vec::new(),
             replication_interval: Duration::from_millis(200),
             pending_replication_timeout: Duration::from_secs(10),
+            scanner: None,
+            volume_check_interval: None,
+            failed_volumes_tolerated: None,
         }
     }
 }
@@ -111,6 +120,21 @@ impl MiniClusterBuilder {
         self.pending_replication_timeout = d;
         self
     }
+    /// Block scanner rate (0 = off) and period of every datanode.
+    pub fn scanner(mut self, bytes_per_sec: u64, period: Duration) -> Self {
+        self.scanner = Some((bytes_per_sec, period));
+        self
+    }
+    /// How often every datanode probes its data dirs.
+    pub fn volume_check_interval(mut self, d: Duration) -> Self {
+        self.volume_check_interval = Some(d);
+        self
+    }
+    /// Failed data dirs a datanode survives (each has two; -1 = all but one).
+    pub fn failed_volumes_tolerated(mut self, n: i64) -> Self {
+        self.failed_volumes_tolerated = Some(n);
+        self
+    }
     /// Puts the host of datanode `i` (see `distinct_hosts`) on `rack`.
     pub fn rack(mut self, host: &str, rack: &str) -> Self {
         self.racks.push((host.to_string(), rack.to_string()));
@@ -127,6 +151,16 @@ impl MiniClusterBuilder {
         base.cluster.dead_after = Dur(self.dead_after);
         base.namenode.replication_interval = Dur(self.replication_interval);
         base.namenode.pending_replication_timeout = Dur(self.pending_replication_timeout);
+        if let Some((rate, period)) = self.scanner {
+            base.datanode.scan_bytes_per_sec = Size(rate);
+            base.datanode.scan_period = Dur(period);
+        }
+        if let Some(d) = self.volume_check_interval {
+            base.datanode.volume_check_interval = Dur(d);
+        }
+        if let Some(n) = self.failed_volumes_tolerated {
+            base.datanode.failed_volumes_tolerated = n;
+        }
         if !self.racks.is_empty() {
             let topo = dir.path().join("racks.txt");
             let text: String = self
@@ -248,6 +282,11 @@ impl MiniCluster {
         self.datanodes[i].as_ref().map(|d| d.uuid())
     }
 
+    /// Datanode `i`, while it runs (its addresses, `failure()`).
+    pub fn datanode(&self, i: usize) -> Option<&DatanodeHandle> {
+        self.datanodes.get(i).and_then(|d| d.as_ref())
+    }
+
     pub fn datanode_dirs(&self, i: usize) -> &[PathBuf] {
         &self.dn_configs[i].datanode.data_dirs
     }
@@ -300,6 +339,41 @@ impl MiniCluster {
             .context("restarting the namenode")?;
         self.namenode = Some(nn);
         Ok(())
+    }
+
+    /// Starts one more datanode on new empty dirs (a distinct loopback host
+    /// when the cluster uses them) and waits until it is live; returns its
+    /// index.
+    pub async fn add_datanode(&mut self) -> Result<usize> {
+        let i = self.datanodes.len();
+        let distinct = self
+            .dn_configs
+            .first()
+            .and_then(|c| c.datanode.host.as_deref())
+            .is_some_and(|h| h != "127.0.0.1");
+        let host = if distinct {
+            format!("127.0.0.{}", 10 + i)
+        } else {
+            "127.0.0.1".to_string()
+        };
+        let mut cfg = self.base.clone();
+        cfg.datanode.namenode = self.nn_addr().to_string();
+        cfg.datanode.data_addr = format!("{host}:0");
+        cfg.datanode.http_addr = format!("{host}:0");
+        cfg.datanode.host = Some(host);
+        cfg.datanode.data_dirs = vec![
+            self.dir.path().join(format!("dn{i}/data1")),
+            self.dir.path().join(format!("dn{i}/data2")),
+        ];
+        let dn = tusk_datanode::start(cfg.clone())
+            .await
+            .with_context(|| format!("starting datanode {i}"))?;
+        cfg.datanode.data_addr = dn.data_addr.to_string();
+        cfg.datanode.http_addr = dn.http_addr.to_string();
+        self.datanodes.push(Some(dn));
+        self.dn_configs.push(cfg);
+        self.wait_active().await?;
+        Ok(i)
     }
 
     /// Datanodes (by index) holding a finalized replica of `block_id` on disk.

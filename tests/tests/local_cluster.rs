@@ -270,3 +270,238 @@ fn start_is_idempotent_and_brings_back_a_killed_datanode() -> anyhow::Result<()>
     assert_eq!(st.matches("running").count(), 4, "{st}");
     Ok(())
 }
+
+/// Settings for the fault tests: small blocks, fast heartbeats, a datanode
+/// silent for 3 s is dead, and the replication monitor runs often.
+const FAST_HEALING: &str = "[cluster]\nblock_size = \"1MiB\"\nheartbeat_interval = \"500ms\"\ndead_after = \"3s\"\n\n[namenode]\nreplication_interval = \"300ms\"\npending_replication_timeout = \"10s\"\n";
+
+/// The `datanode-<i>` role of a datanode of `cl`, from its data address
+/// (`local-cluster.sh` gives datanode i the port base + 10*i).
+fn role_of(cl: &LocalCluster, data_addr: &str) -> String {
+    let port: u16 = data_addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("ip:port");
+    format!("datanode-{}", (port - cl.base_port) / 10)
+}
+
+/// kill -9 two of five datanodes that both hold replicas of a file at
+/// replication 3: the file stays readable from the third replica, and once
+/// the two are declared dead every block is back to 3 live replicas, none
+/// on a killed node.
+#[test]
+fn kill_9_of_two_datanodes_of_five_keeps_the_file_and_heals_it() -> anyhow::Result<()> {
+    let cl = LocalCluster::start(5, Some(FAST_HEALING))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let c = cl.client().await?;
+        let bytes = data(3 * (1 << 20) + 777, 21);
+        common::write_file(&c, "/two/f", &bytes).await?;
+        let full = |c: tusk_client::DfsClient, dead: Vec<String>| async move {
+            match c.block_locations("/two/f").await {
+                Ok(blocks) => blocks.iter().all(|b| {
+                    b.locations.len() == 3 && b.locations.iter().all(|l| !dead.contains(&l.uuid))
+                }),
+                Err(_) => false,
+            }
+        };
+        wait_for("3 replicas of every block", Duration::from_secs(30), || {
+            full(c.clone(), Vec::new())
+        })
+        .await?;
+
+        // Two holders of the first block go away at once.
+        let first = c.block_locations("/two/f").await?[0].locations.clone();
+        let victims: Vec<_> = first[..2].to_vec();
+        for v in &victims {
+            cl.kill9(&role_of(&cl, &v.data_addr))?;
+        }
+        // Readable now (the namenode still lists the dead replicas; the
+        // reader falls over to the live one) …
+        let back = common::read_file(&c, "/two/f").await?;
+        assert!(back == bytes, "content right after the kills");
+
+        // … and healed once the deaths are declared.
+        let dead: Vec<String> = victims.iter().map(|v| v.uuid.clone()).collect();
+        wait_for(
+            "every block back to 3 live replicas, none on a killed datanode",
+            Duration::from_secs(45),
+            || full(c.clone(), dead.clone()),
+        )
+        .await?;
+        let back = common::read_file(&c, "/two/f").await?;
+        assert!(back == bytes, "content after healing");
+        let fsck = cl.dfs(&["fsck", "/two"]);
+        let out = ok(&fsck);
+        assert!(out.trim_end().ends_with("is HEALTHY"), "{out}");
+        anyhow::Ok(())
+    })
+}
+
+/// What a mixed-load task saw acknowledged: the final expected state of
+/// every path it touched, and the paths of the one operation that was in
+/// flight when the namenode died (either outcome is allowed there).
+#[derive(Default, Clone)]
+struct Acked {
+    /// path → Some(sha256) for a file, None for a directory; absent paths
+    /// are in `gone`.
+    present: std::collections::BTreeMap<String, Option<String>>,
+    gone: BTreeSet<String>,
+    uncertain: BTreeSet<String>,
+}
+
+impl Acked {
+    fn exists(&mut self, p: &str, sum: Option<String>) {
+        self.gone.remove(p);
+        self.present.insert(p.to_string(), sum);
+    }
+    fn removed(&mut self, p: &str) {
+        self.present.remove(p);
+        self.gone.insert(p.to_string());
+    }
+}
+
+/// One task of the mixed load in its own directory `d`: mkdir, write a
+/// small file, rename the previous file, delete an older directory, until
+/// the first failure (whose paths become uncertain).
+async fn mixed_load(c: tusk_client::DfsClient, d: String, seed: u64, acked: Arc<Mutex<Acked>>) {
+    for i in 0u64.. {
+        let dir = format!("{d}/dir-{i:05}");
+        if c.mkdirs(&dir, 0o755, false).await.is_err() {
+            acked.lock().unwrap().uncertain.insert(dir);
+            return;
+        }
+        acked.lock().unwrap().exists(&dir, None);
+
+        let file = format!("{d}/file-{i:05}");
+        let bytes = data(200 + (i as usize * 131) % 5000, seed * 1_000_000 + i);
+        if common::write_file(&c, &file, &bytes).await.is_err() {
+            acked.lock().unwrap().uncertain.insert(file);
+            return;
+        }
+        acked
+            .lock()
+            .unwrap()
+            .exists(&file, Some(sha256_hex(&bytes)));
+
+        if i >= 1 {
+            let (from, to) = (
+                format!("{d}/file-{:05}", i - 1),
+                format!("{d}/moved-{:05}", i - 1),
+            );
+            if c.rename(&from, &to, false).await.is_err() {
+                let mut a = acked.lock().unwrap();
+                a.uncertain.insert(from);
+                a.uncertain.insert(to);
+                return;
+            }
+            let mut a = acked.lock().unwrap();
+            let sum = a.present.get(&from).cloned().flatten();
+            a.removed(&from);
+            a.exists(&to, sum);
+        }
+        if i >= 2 {
+            let old = format!("{d}/dir-{:05}", i - 2);
+            if c.delete(&old, true).await.is_err() {
+                acked.lock().unwrap().uncertain.insert(old);
+                return;
+            }
+            acked.lock().unwrap().removed(&old);
+        }
+    }
+}
+
+/// kill -9 the namenode while several tasks mkdir, write, rename and
+/// delete: after the restart every acknowledged operation's effect is
+/// there, and the namenode leaves safe mode by itself (no `leave`).
+#[test]
+fn kill_9_of_the_namenode_under_a_mixed_load_keeps_every_acknowledged_operation(
+) -> anyhow::Result<()> {
+    let cl = LocalCluster::start(3, Some("[cluster]\nblock_size = \"1MiB\"\n"))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let tasks_n = 6;
+    let acked: Vec<Arc<Mutex<Acked>>> = (0..tasks_n).map(|_| Arc::default()).collect();
+    rt.block_on(async {
+        let c = cl.client().await?;
+        let mut tasks = Vec::new();
+        for (t, a) in acked.iter().enumerate() {
+            let d = format!("/mixed/t{t}");
+            c.mkdirs(&d, 0o755, true).await?;
+            tasks.push(tokio::spawn(mixed_load(c.clone(), d, t as u64, a.clone())));
+        }
+        let a = acked.clone();
+        wait_for(
+            "a few hundred acknowledged operations",
+            Duration::from_secs(60),
+            || {
+                let n: usize = a
+                    .iter()
+                    .map(|x| {
+                        let x = x.lock().unwrap();
+                        x.present.len() + x.gone.len()
+                    })
+                    .sum();
+                async move { n >= 400 }
+            },
+        )
+        .await?;
+        cl.kill9("namenode")?;
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(90), t)
+                .await
+                .map_err(|_| anyhow::anyhow!("a load task did not stop after the kill"))??;
+        }
+        anyhow::Ok(())
+    })?;
+
+    // Only the namenode comes back; `start` returns once it has left safe
+    // mode on its own (the datanodes' block reports), which we check again.
+    cl.script("start")?;
+    rt.block_on(async {
+        let c = cl.client().await?;
+        wait_for(
+            "safe mode to end by itself",
+            Duration::from_secs(30),
+            || {
+                let c = c.clone();
+                async move { matches!(c.fs_stats().await, Ok(s) if !s.safe_mode) }
+            },
+        )
+        .await?;
+        let (mut files, mut dirs, mut gone) = (0, 0, 0);
+        for a in &acked {
+            let a = a.lock().unwrap().clone();
+            for (p, sum) in &a.present {
+                if a.uncertain.contains(p) {
+                    continue;
+                }
+                let st = c
+                    .get_file_info(p)
+                    .await?
+                    .unwrap_or_else(|| panic!("acknowledged {p} is missing"));
+                match sum {
+                    None => {
+                        assert!(st.is_dir(), "{p} should be a directory");
+                        dirs += 1;
+                    }
+                    Some(sum) => {
+                        let bytes = common::read_file(&c, p).await?;
+                        assert_eq!(&sha256_hex(&bytes), sum, "{p} content");
+                        files += 1;
+                    }
+                }
+            }
+            for p in &a.gone {
+                if !a.uncertain.contains(p) {
+                    assert!(!c.exists(p).await?, "{p} was deleted or renamed away");
+                    gone += 1;
+                }
+            }
+        }
+        assert!(files > 0 && dirs > 0 && gone > 0, "{files} {dirs} {gone}");
+        // And the namenode takes writes again.
+        common::write_file(&c, "/mixed/after", b"after the restart").await?;
+        anyhow::Ok(())
+    })
+}

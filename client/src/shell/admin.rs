@@ -1,9 +1,9 @@
 //! Administration commands of `dfs`: `admin report|safemode|decommission|
-//! recommission`, `fsck`, and the waiting half of `setrep -w`.
+//! recommission|balancer`, `fsck`, and the waiting half of `setrep -w`.
 
 use super::args::parse_flags;
 use super::{format, Shell};
-use crate::types::SafeModeAction;
+use crate::types::{BalancerAction, BalancerStatus, SafeModeAction};
 use std::time::Duration;
 use tusk_common::sys::now_ms;
 
@@ -11,7 +11,7 @@ use tusk_common::sys::now_ms;
 const POLL: Duration = Duration::from_millis(500);
 
 const ADMIN_USAGE: &str =
-    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST";
+    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop]";
 
 impl Shell {
     pub(super) async fn admin(&mut self, args: &[String]) -> std::result::Result<(), String> {
@@ -24,6 +24,7 @@ impl Shell {
             "safemode" => self.admin_safemode(rest).await,
             "decommission" => self.admin_commission(rest, true).await,
             "recommission" => self.admin_commission(rest, false).await,
+            "balancer" => self.admin_balancer(rest).await,
             other => Err(format!("unknown subcommand {other:?}: {ADMIN_USAGE}")),
         }
     }
@@ -97,6 +98,107 @@ impl Shell {
                 }
                 Err(e) => self.report(node, &e),
             }
+        }
+        Ok(())
+    }
+
+    /// `admin balancer [-threshold PCT] [-detach|-status|-stop]`: starts the
+    /// namenode's balancer and, unless `-detach`, prints its progress like
+    /// Hadoop's balancer until the run ends. Exit 0 when the cluster is
+    /// balanced, 1 when the run ended otherwise.
+    async fn admin_balancer(&mut self, args: &[String]) -> std::result::Result<(), String> {
+        let mut threshold = 0.0;
+        let mut mode = "wait";
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-threshold" => {
+                    let v = it.next().ok_or("-threshold needs a value")?;
+                    threshold = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|t| *t > 0.0 && *t <= 100.0)
+                        .ok_or_else(|| format!("-threshold {v}: expected a number in (0, 100]"))?;
+                }
+                "-detach" => mode = "detach",
+                "-status" => mode = "status",
+                "-stop" => mode = "stop",
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        let action = match mode {
+            "status" => BalancerAction::Status,
+            "stop" => BalancerAction::Stop,
+            _ => BalancerAction::Start,
+        };
+        let st = match self.fs.balancer(action, threshold).await {
+            Ok(st) => st,
+            Err(e) => {
+                self.report("balancer", &e);
+                return Ok(());
+            }
+        };
+        match mode {
+            "status" | "stop" => {
+                self.line(&balancer_summary(&st));
+                return Ok(());
+            }
+            "detach" => {
+                self.line(&format!(
+                    "Balancer started in the namenode (threshold {}%); `dfs admin balancer -status` shows its progress",
+                    st.threshold
+                ));
+                return Ok(());
+            }
+            _ => {}
+        }
+        let started = now_ms();
+        self.line(&format!(
+            "Balancing with threshold {}% of each datanode's capacity around the mean",
+            st.threshold
+        ));
+        self.line(&format!(
+            "{:<24}{:>12}{:>22}{:>20}{:>20}",
+            "Time Stamp",
+            "Iteration#",
+            "Bytes Already Moved",
+            "Bytes Left To Move",
+            "Bytes Being Moved"
+        ));
+        let mut last_iteration = u64::MAX;
+        let mut st = st;
+        loop {
+            if st.iteration != last_iteration {
+                last_iteration = st.iteration;
+                self.line(&format!(
+                    "{:<24}{:>12}{:>22}{:>20}{:>20}",
+                    format::stat_date(now_ms()),
+                    st.iteration,
+                    tusk_common::units::human_size(st.bytes_moved),
+                    tusk_common::units::human_size(st.bytes_left),
+                    tusk_common::units::human_size(st.bytes_being_moved)
+                ));
+            }
+            if !st.running {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+            st = match self.fs.balancer(BalancerAction::Status, 0.0).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.report("balancer", &e);
+                    return Ok(());
+                }
+            };
+        }
+        self.line(&format!("{} Exiting...", st.outcome));
+        self.line(&format!(
+            "{}  Balancing took {:.1} seconds",
+            format::stat_date(now_ms()),
+            now_ms().saturating_sub(started) as f64 / 1000.0
+        ));
+        if !st.balanced {
+            self.failed = true;
         }
         Ok(())
     }
@@ -185,4 +287,27 @@ impl Shell {
             }
         }
     }
+}
+
+/// One line for `balancer -status|-stop`.
+fn balancer_summary(st: &BalancerStatus) -> String {
+    let state = if st.running {
+        "running".to_string()
+    } else if st.outcome.is_empty() {
+        "never run".to_string()
+    } else {
+        format!("not running ({})", st.outcome)
+    };
+    format!(
+        "Balancer {state}: threshold {}%, iteration {}, moved {} ({} moves, {} failed), {} being moved, {} left; mean use {:.4}%, largest deviation {:.4} points",
+        st.threshold,
+        st.iteration,
+        tusk_common::units::human_size(st.bytes_moved),
+        st.moves_done,
+        st.moves_failed,
+        tusk_common::units::human_size(st.bytes_being_moved),
+        tusk_common::units::human_size(st.bytes_left),
+        st.mean_used_pct,
+        st.max_deviation_pct
+    )
 }
