@@ -122,7 +122,9 @@ pub(crate) fn namenode_client(addr: &str) -> Result<DatanodeProtocolClient<Chann
     let ep = Endpoint::from_shared(uri)
         .map_err(|e| format!("bad namenode address {addr:?}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(crate::node::PEER_KEEPALIVE)
+        .keep_alive_timeout(crate::node::PEER_KEEPALIVE);
     Ok(DatanodeProtocolClient::new(ep.connect_lazy())
         .max_decoding_message_size(crate::node::MAX_MESSAGE))
 }

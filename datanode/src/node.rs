@@ -115,7 +115,11 @@ impl Node {
                     .initial_stream_window_size(STREAM_WINDOW)
                     .initial_connection_window_size(CONNECTION_WINDOW)
                     .max_frame_size(MAX_FRAME)
-                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    // A peer cut off the network sends no RST: unanswered
+                    // pings end its streams within ~10 s (as the client's do)
+                    // so a pipeline or a replica copy fails instead of hanging.
+                    .http2_keep_alive_interval(PEER_KEEPALIVE)
+                    .keep_alive_timeout(PEER_KEEPALIVE)
                     .keep_alive_while_idle(false);
                 let ch = ep.connect_lazy();
                 peers.insert(addr.to_string(), ch.clone());
@@ -138,3 +142,7 @@ impl Drop for XceiverGuard {
         }
     }
 }
+
+/// HTTP/2 ping period and ping time-out on connections to other datanodes
+/// and to the namenode.
+pub(crate) const PEER_KEEPALIVE: Duration = Duration::from_secs(5);
