@@ -311,6 +311,22 @@ impl MiniCluster {
         .await
     }
 
+    /// Runs the `dfs` shell in this process as `user` against this cluster,
+    /// as a user would type it: (exit code, stdout, stderr).
+    pub async fn dfs(&self, user: &str, args: &[&str]) -> (i32, String, String) {
+        let mut argv = vec![
+            "--namenode".to_string(),
+            self.nn_addr().to_string(),
+            "--user".to_string(),
+            user.to_string(),
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let (out, err) = (CaptureBuf::default(), CaptureBuf::default());
+        let code =
+            tusk_client::shell::run(&argv, Box::new(out.clone()), Box::new(err.clone())).await;
+        (code, out.text(), err.text())
+    }
+
     /// Stops datanode `i` (its files stay on disk).
     pub async fn stop_datanode(&mut self, i: usize) -> Result<()> {
         if let Some(dn) = self.datanodes[i].take() {
@@ -577,4 +593,24 @@ fn free_base_port() -> Result<u16> {
         }
     }
     bail!("no free port range found")
+}
+
+/// An in-memory writer the in-process `dfs` shell prints into.
+#[derive(Clone, Default)]
+struct CaptureBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CaptureBuf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("capture lock")).to_string()
+    }
+}
+
+impl std::io::Write for CaptureBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -7,8 +7,6 @@ mod common;
 
 use common::{data, read_file};
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tusk_client::{BalancerAction, CreateOptions, DfsClient};
 use tusk_tests::{wait_for, MiniCluster};
@@ -16,34 +14,6 @@ use tusk_tests::{wait_for, MiniCluster};
 const MB: usize = 1 << 20;
 
 /// Output of an in-process `dfs` run.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs `dfs ARGS` in-process as `user`: (exit code, stdout, stderr).
-async fn dfs(cluster: &MiniCluster, user: &str, args: &[&str]) -> (i32, String, String) {
-    let mut argv = vec![
-        "--namenode".to_string(),
-        cluster.nn_addr().to_string(),
-        "--user".to_string(),
-        user.to_string(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let (out, err) = (Buf::default(), Buf::default());
-    let code = tusk_client::shell::run(&argv, Box::new(out.clone()), Box::new(err.clone())).await;
-    let s = |b: &Buf| String::from_utf8_lossy(&b.0.lock().unwrap()).to_string();
-    (code, s(&out), s(&err))
-}
-
 /// Bytes of replicas per datanode uuid, from the namenode's block locations.
 async fn bytes_per_node(c: &DfsClient, files: &[(String, Vec<u8>, u32)]) -> HashMap<String, u64> {
     let mut m = HashMap::new();
@@ -127,17 +97,14 @@ async fn the_balancer_fills_a_new_datanode_and_keeps_every_file() -> anyhow::Res
     let threshold = tolerance as f64 * 100.0 / capacity as f64;
     let thr = format!("{threshold:.12}");
     // Only the superuser may start it.
-    let (code, _, err) = dfs(
-        &cluster,
-        "mallory",
-        &["admin", "balancer", "-threshold", &thr],
-    )
-    .await;
+    let (code, _, err) = cluster
+        .dfs("mallory", &["admin", "balancer", "-threshold", &thr])
+        .await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("Superuser privilege"), "{err}");
 
     let args = ["admin", "balancer", "-threshold", &thr];
-    let run = dfs(&cluster, &me, &args);
+    let run = cluster.dfs(&me, &args);
     let (code, out, err) = tokio::time::timeout(Duration::from_secs(60), run).await?;
     println!("{out}");
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
@@ -181,7 +148,7 @@ async fn the_balancer_fills_a_new_datanode_and_keeps_every_file() -> anyhow::Res
     let st = c.balancer(BalancerAction::Status, 0.0).await?;
     assert!(!st.running && st.balanced && st.moves_done > 0, "{st:?}");
     assert!(st.bytes_moved >= after[&new_uuid], "{st:?}");
-    let (code, out, _) = dfs(&cluster, &me, &["admin", "balancer", "-status"]).await;
+    let (code, out, _) = cluster.dfs(&me, &["admin", "balancer", "-status"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("The cluster is balanced."), "{out}");
     Ok(())

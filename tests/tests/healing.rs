@@ -5,8 +5,6 @@
 mod common;
 
 use common::{data, read_file, write_file};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tusk_client::{DfsClient, DfsError, SafeModeAction};
 use tusk_tests::{wait_for, MiniCluster};
@@ -52,34 +50,6 @@ async fn replicated(
 }
 
 /// Output of an in-process `dfs` run.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs `dfs ARGS` in-process against `cluster`: (exit code, stdout, stderr).
-async fn dfs(cluster: &MiniCluster, user: &str, args: &[&str]) -> (i32, String, String) {
-    let mut argv = vec![
-        "--namenode".to_string(),
-        cluster.nn_addr().to_string(),
-        "--user".to_string(),
-        user.to_string(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let (out, err) = (Buf::default(), Buf::default());
-    let code = tusk_client::shell::run(&argv, Box::new(out.clone()), Box::new(err.clone())).await;
-    let s = |b: &Buf| String::from_utf8_lossy(&b.0.lock().unwrap()).to_string();
-    (code, s(&out), s(&err))
-}
-
 fn me() -> String {
     tusk_common::sys::login_user()
 }
@@ -228,7 +198,7 @@ async fn setrep_lowers_and_raises_replication() -> anyhow::Result<()> {
     })
     .await?;
     // `dfs setrep -w` waits until it is done.
-    let (code, out, err) = dfs(&cluster, &me(), &["setrep", "-w", "4", "/rep/f"]).await;
+    let (code, out, err) = cluster.dfs(&me(), &["setrep", "-w", "4", "/rep/f"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Replication 4 set: /rep/f"), "{out}");
     assert!(
@@ -259,7 +229,7 @@ async fn decommissioning_copies_replicas_away_while_reads_go_on() -> anyhow::Res
         .uuid
         .clone();
     let idx = cluster.datanode_index(&uuid).expect("index");
-    let (code, out, err) = dfs(&cluster, &me(), &["admin", "decommission", &uuid]).await;
+    let (code, out, err) = cluster.dfs(&me(), &["admin", "decommission", &uuid]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Decommission started for"), "{out}");
 
@@ -283,7 +253,7 @@ async fn decommissioning_copies_replicas_away_while_reads_go_on() -> anyhow::Res
         let live_elsewhere = b.locations.iter().filter(|l| l.uuid != uuid).count();
         assert_eq!(live_elsewhere, 3, "blk_{}", b.block_id);
     }
-    let (_, report, _) = dfs(&cluster, &me(), &["admin", "report"]).await;
+    let (_, report, _) = cluster.dfs(&me(), &["admin", "report"]).await;
     assert!(
         report.contains("Decommission Status : Decommissioned"),
         "{report}"
@@ -305,12 +275,9 @@ async fn fsck_is_healthy_then_corrupt_when_every_replica_is_bad() -> anyhow::Res
     let c = cluster.client().await?;
     write_file(&c, "/fsck/a", &data(MB + 10, 16)).await?;
     write_file(&c, "/fsck/b", &data(1000, 17)).await?;
-    let (code, out, err) = dfs(
-        &cluster,
-        &me(),
-        &["fsck", "/fsck", "-files", "-blocks", "-locations"],
-    )
-    .await;
+    let (code, out, err) = cluster
+        .dfs(&me(), &["fsck", "/fsck", "-files", "-blocks", "-locations"])
+        .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("/fsck/a 1048586 bytes, replicated: replication=3, 2 block(s):  OK"),
@@ -344,7 +311,7 @@ async fn fsck_is_healthy_then_corrupt_when_every_replica_is_bad() -> anyhow::Res
     .await?;
     let located = c.block_locations("/fsck/b").await?;
     assert!(located[0].corrupt, "served only flagged as corrupt");
-    let (code, out, _) = dfs(&cluster, &me(), &["fsck", "/"]).await;
+    let (code, out, _) = cluster.dfs(&me(), &["fsck", "/"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("/fsck/b: CORRUPT block blk_{}", b.block_id)),
@@ -362,18 +329,18 @@ async fn fsck_is_healthy_then_corrupt_when_every_replica_is_bad() -> anyhow::Res
 async fn safe_mode_and_admin_permissions() -> anyhow::Result<()> {
     let cluster = MiniCluster::start().await?;
     let c = cluster.client().await?;
-    let (code, out, _) = dfs(&cluster, &me(), &["admin", "safemode", "enter"]).await;
+    let (code, out, _) = cluster.dfs(&me(), &["admin", "safemode", "enter"]).await;
     assert_eq!((code, out.as_str()), (0, "Safe mode is ON\n"));
     let e = c.mkdirs("/x", 0o755, true).await.unwrap_err();
     assert!(matches!(e, DfsError::SafeMode { .. }), "{e:?}");
     assert!(e.to_string().contains("safe mode"), "{e}");
     assert!(c.set_safe_mode(SafeModeAction::Get).await?);
-    let (_, out, _) = dfs(&cluster, &me(), &["admin", "safemode", "get"]).await;
+    let (_, out, _) = cluster.dfs(&me(), &["admin", "safemode", "get"]).await;
     assert_eq!(out, "Safe mode is ON\n");
-    let (code, out, _) = dfs(&cluster, &me(), &["admin", "safemode", "leave"]).await;
+    let (code, out, _) = cluster.dfs(&me(), &["admin", "safemode", "leave"]).await;
     assert_eq!((code, out.as_str()), (0, "Safe mode is OFF\n"));
     c.mkdirs("/x", 0o755, true).await?;
-    let (code, out, _) = dfs(&cluster, &me(), &["admin", "safemode", "wait"]).await;
+    let (code, out, _) = cluster.dfs(&me(), &["admin", "safemode", "wait"]).await;
     assert_eq!((code, out.as_str()), (0, "Safe mode is OFF\n"));
 
     // Not a superuser: denied, except asking.
@@ -390,16 +357,20 @@ async fn safe_mode_and_admin_permissions() -> anyhow::Result<()> {
         assert!(e.to_string().contains("mallory"), "{e}");
     }
     assert!(!m.set_safe_mode(SafeModeAction::Get).await?);
-    let (code, _, err) = dfs(&cluster, "mallory", &["admin", "safemode", "enter"]).await;
+    let (code, _, err) = cluster
+        .dfs("mallory", &["admin", "safemode", "enter"])
+        .await;
     assert_eq!(code, 1);
     assert!(err.contains("Permission denied"), "{err}");
     // Unknown datanode: a clear error naming it.
-    let (code, _, err) = dfs(&cluster, &me(), &["admin", "decommission", "no.such.host"]).await;
+    let (code, _, err) = cluster
+        .dfs(&me(), &["admin", "decommission", "no.such.host"])
+        .await;
     assert_eq!(code, 1);
     assert!(err.contains("no.such.host"), "{err}");
 
     // The report lists the three live datanodes.
-    let (code, out, _) = dfs(&cluster, &me(), &["admin", "report"]).await;
+    let (code, out, _) = cluster.dfs(&me(), &["admin", "report"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("Live datanodes (3):"), "{out}");
     assert_eq!(
