@@ -46,30 +46,10 @@ mkdir -p "$pids" "$logs"
 config_args=()
 [[ -f $TUSK_HOME/tusk.toml ]] && config_args=(--config "$TUSK_HOME/tusk.toml")
 
-die() { echo "local-cluster: $*" >&2; exit 1; }
-
-ensure_binaries() {
-  local missing=0
-  for b in namenode datanode dfs; do [[ -x $BIN/$b ]] || missing=1; done
-  if [[ $missing == 1 ]]; then
-    if [[ -z "${TUSK_BIN_DIR:-}" ]]; then
-      echo "local-cluster: building release binaries..." >&2
-      (cd "$repo" && cargo build --release --bins -q) || die "build failed"
-    else
-      die "missing binaries in $BIN (namenode, datanode, dfs)"
-    fi
-  fi
-}
-
-# running ROLE -> 0 if its pid file names a live process of ours.
-running() {
-  local f=$pids/$1.pid pid
-  [[ -f $f ]] || return 1
-  pid=$(cat "$f")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against pid reuse: the process must be one of our binaries.
-  grep -q "$BIN/\|tusk\|namenode\|datanode" "/proc/$pid/cmdline" 2>/dev/null
-}
+SCRIPT=local-cluster
+NN_HTTP=127.0.0.1:$NN_HTTP_PORT
+# shellcheck source=scripts/cluster-lib.sh
+source "$here/cluster-lib.sh"
 
 # launch ROLE CMD... : start a daemon in its own session, record its pid.
 launch() {
@@ -87,7 +67,6 @@ nn_dir=$TUSK_HOME/namenode
 dn_dir() { echo "$TUSK_HOME/datanode-$1"; }
 
 nn_addr() { echo "127.0.0.1:$NN_RPC_PORT"; }
-nn_http() { echo "127.0.0.1:$NN_HTTP_PORT"; }
 
 start_namenode() {
   running namenode && return 0
@@ -110,33 +89,8 @@ start_datanode() {
     --http-addr "127.0.0.1:$((WORKER_BASE + 10 * i + 1))" --host 127.0.0.1
 }
 
-# metric NAME -> its value from the namenode's /metrics, or "".
-# (A namenode not listening yet is not an error: pipefail and set -e would
-# otherwise end `start` silently on its first poll.)
-nn_metric() {
-  { curl -fsS --max-time 2 "http://$(nn_http)/metrics" 2>/dev/null || true; } |
-    awk -v m="$1" '$1 == m { print $2; exit }'
-}
-
-wait_ready() {
-  local deadline=$((SECONDS + READY_TIMEOUT)) live safe
-  while ((SECONDS < deadline)); do
-    running namenode || die "namenode exited; see $logs/namenode.log"
-    for i in $(seq 1 "$DATANODES"); do
-      running "datanode-$i" || die "datanode-$i exited; see $logs/datanode-$i.log"
-    done
-    live=$(nn_metric tusk_namenode_live_datanodes)
-    safe=$(nn_metric tusk_namenode_safe_mode)
-    if [[ -n $live && $live -ge $DATANODES && $safe == 0 ]]; then
-      return 0
-    fi
-    sleep 0.2
-  done
-  die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}); logs in $logs"
-}
-
 print_exports() {
-  echo "export TUSK_NAMENODE=$(nn_addr) TUSK_NAMENODE_HTTP=$(nn_http) TUSK_HOME=$TUSK_HOME"
+  echo "export TUSK_NAMENODE=$(nn_addr) TUSK_NAMENODE_HTTP=$NN_HTTP TUSK_HOME=$TUSK_HOME"
 }
 
 cmd_start() {
@@ -144,26 +98,11 @@ cmd_start() {
   start_namenode
   for i in $(seq 1 "$DATANODES"); do start_datanode "$i"; done
   wait_ready
-  echo "namenode   rpc $(nn_addr)  http $(nn_http)" >&2
+  echo "namenode   rpc $(nn_addr)  http $NN_HTTP" >&2
   for i in $(seq 1 "$DATANODES"); do
     echo "datanode-$i data 127.0.0.1:$((WORKER_BASE + 10 * i))  http 127.0.0.1:$((WORKER_BASE + 10 * i + 1))" >&2
   done
   print_exports
-}
-
-stop_role() {
-  local role=$1 f=$pids/$1.pid pid
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if running "$role"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "local-cluster: $role (pid $pid) did not stop in 10s; killing" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$f"
 }
 
 cmd_stop() {

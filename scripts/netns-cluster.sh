@@ -47,7 +47,10 @@ pids=$TUSK_HOME/pids
 logs=$TUSK_HOME/logs
 mkdir -p "$pids" "$logs"
 
-die() { echo "netns-cluster: $*" >&2; exit 1; }
+SCRIPT=netns-cluster
+NN_HTTP=$NN_IP:9870
+# shellcheck source=scripts/cluster-lib.sh
+source "$here/cluster-lib.sh"
 
 dn_ip() { echo "$NET.$((10 + $1))"; }
 dn_rack() { if (($1 <= (DATANODES + 1) / 2)); then echo /rack1; else echo /rack2; fi; }
@@ -58,19 +61,6 @@ check_tools() {
   [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
   command -v ip >/dev/null || die "needs iproute2 (ip)"
   ((${#P} <= 8)) || die "TUSK_NETNS_PREFIX must be at most 8 characters (link names are limited to 15)"
-}
-
-ensure_binaries() {
-  local missing=0
-  for b in namenode datanode dfs; do [[ -x $BIN/$b ]] || missing=1; done
-  if [[ $missing == 1 ]]; then
-    if [[ -z "${TUSK_BIN_DIR:-}" ]]; then
-      echo "netns-cluster: building release binaries..." >&2
-      (cd "$repo" && cargo build --release --bins -q) || die "build failed"
-    else
-      die "missing binaries in $BIN (namenode, datanode, dfs)"
-    fi
-  fi
 }
 
 # The config every daemon reads: tusk.toml plus the topology.
@@ -121,14 +111,6 @@ make_net() {
   done
 }
 
-running() {
-  local f=$pids/$1.pid pid
-  [[ -f $f ]] || return 1
-  pid=$(cat "$f")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-  grep -q "$BIN/\|tusk\|namenode\|datanode" "/proc/$pid/cmdline" 2>/dev/null
-}
-
 # launch ROLE NS CMD...: start a daemon inside namespace NS in its own session.
 launch() {
   local role=$1 ns=$2; shift 2
@@ -155,28 +137,6 @@ start_daemons() {
   done
 }
 
-nn_metric() {
-  { curl -fsS --max-time 2 "http://$NN_IP:9870/metrics" 2>/dev/null || true; } |
-    awk -v m="$1" '$1 == m { print $2; exit }'
-}
-
-wait_ready() {
-  local deadline=$((SECONDS + READY_TIMEOUT)) live safe i
-  while ((SECONDS < deadline)); do
-    running namenode || die "namenode exited; see $logs/namenode.log"
-    for i in $(seq 1 "$DATANODES"); do
-      running "datanode-$i" || die "datanode-$i exited; see $logs/datanode-$i.log"
-    done
-    live=$(nn_metric tusk_namenode_live_datanodes)
-    safe=$(nn_metric tusk_namenode_safe_mode)
-    if [[ -n $live && $live -ge $DATANODES && $safe == 0 ]]; then
-      return 0
-    fi
-    sleep 0.2
-  done
-  die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}); logs in $logs"
-}
-
 cmd_up() {
   check_tools
   ensure_binaries
@@ -189,18 +149,6 @@ cmd_up() {
     echo "datanode-$i $(dn_ip "$i") data :9866 http :9864 rack $(dn_rack "$i") (netns $P-dn$i)" >&2
   done
   echo "export TUSK_NAMENODE=$NN_IP:9000 TUSK_NAMENODE_HTTP=$NN_IP:9870 TUSK_HOME=$TUSK_HOME"
-}
-
-stop_role() {
-  local role=$1 f=$pids/$1.pid pid
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if running "$role"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
 }
 
 cmd_down() {

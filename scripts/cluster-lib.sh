@@ -1,0 +1,71 @@
+# Shared by local-cluster.sh and netns-cluster.sh (sourced, not run).
+#
+# The sourcing script sets: SCRIPT (its name, for messages), repo, BIN, pids,
+# logs, DATANODES, READY_TIMEOUT, and NN_HTTP (the namenode's HTTP "ip:port").
+
+die() { echo "$SCRIPT: $*" >&2; exit 1; }
+
+ensure_binaries() {
+  local missing=0
+  for b in namenode datanode dfs; do [[ -x $BIN/$b ]] || missing=1; done
+  if [[ $missing == 1 ]]; then
+    if [[ -z "${TUSK_BIN_DIR:-}" ]]; then
+      echo "$SCRIPT: building release binaries..." >&2
+      (cd "$repo" && cargo build --release --bins -q) || die "build failed"
+    else
+      die "missing binaries in $BIN (namenode, datanode, dfs)"
+    fi
+  fi
+}
+
+# running ROLE -> 0 if its pid file names a live process of ours.
+running() {
+  local f=$pids/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against pid reuse: the process must be one of our binaries.
+  grep -q "$BIN/\|tusk\|namenode\|datanode" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# stop_role ROLE: SIGTERM, then SIGKILL after 10 s; removes the pid file.
+stop_role() {
+  local role=$1 f=$pids/$1.pid pid
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if running "$role"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$SCRIPT: $role (pid $pid) did not stop in 10s; killing" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$f"
+}
+
+# nn_metric NAME -> its value from the namenode's /metrics, or "".
+# (curl fails while the namenode is not listening yet; under pipefail that
+# would otherwise end the caller silently on its first poll.)
+nn_metric() {
+  { curl -fsS --max-time 2 "http://$NN_HTTP/metrics" 2>/dev/null || true; } |
+    awk -v m="$1" '$1 == m { print $2; exit }'
+}
+
+# wait_ready: until every datanode is live and safe mode is off, or die.
+wait_ready() {
+  local deadline=$((SECONDS + READY_TIMEOUT)) live safe i
+  while ((SECONDS < deadline)); do
+    running namenode || die "namenode exited; see $logs/namenode.log"
+    for i in $(seq 1 "$DATANODES"); do
+      running "datanode-$i" || die "datanode-$i exited; see $logs/datanode-$i.log"
+    done
+    live=$(nn_metric tusk_namenode_live_datanodes)
+    safe=$(nn_metric tusk_namenode_safe_mode)
+    if [[ -n $live && $live -ge $DATANODES && $safe == 0 ]]; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}); logs in $logs"
+}
