@@ -178,6 +178,24 @@ impl Shell {
         }
     }
 
+    /// The files `arg` names (a glob), each with the path as shown to the
+    /// user; directories are reported as "Is a directory" and skipped.
+    async fn expand_files(&mut self, arg: &str) -> Vec<(String, FileStatus)> {
+        let mut files = Vec::new();
+        for st in self.expand(arg).await {
+            let shown = self.display(arg, &st.path);
+            if st.is_dir() {
+                let e = DfsError::IsDirectory {
+                    path: st.path.clone(),
+                };
+                self.report(&shown, &e);
+            } else {
+                files.push((shown, st));
+            }
+        }
+        files
+    }
+
     fn flags(&self, args: &[String], known: &[&str]) -> std::result::Result<Flags, String> {
         parse_flags(args, known)
     }
@@ -692,17 +710,7 @@ impl Shell {
             return Err("missing path".into());
         }
         for arg in &f.rest {
-            for st in self.expand(arg).await {
-                let shown = self.display(arg, &st.path);
-                if st.is_dir() {
-                    self.report(
-                        &shown,
-                        &DfsError::IsDirectory {
-                            path: st.path.clone(),
-                        },
-                    );
-                    continue;
-                }
+            for (shown, st) in self.expand_files(arg).await {
                 if let Err(e) = self.cat_one(&st, text).await {
                     self.report(&shown, &e);
                 }
@@ -1348,17 +1356,7 @@ impl Shell {
             return Err("missing path".into());
         }
         for arg in &f.rest {
-            for st in self.expand(arg).await {
-                let shown = self.display(arg, &st.path);
-                if st.is_dir() {
-                    self.report(
-                        &shown,
-                        &DfsError::IsDirectory {
-                            path: st.path.clone(),
-                        },
-                    );
-                    continue;
-                }
+            for (shown, st) in self.expand_files(arg).await {
                 match self.fs.file_checksum(&st.path).await {
                     Ok(c) => match c.hex() {
                         Some(h) => self.line(&format!("{shown}\tSHA-256\t{h}")),
