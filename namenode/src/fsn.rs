@@ -209,22 +209,12 @@ fn new_inode(
     now: u64,
 ) -> Inode {
     Inode {
-        id,
-        parent: parent.id,
-        name: name.to_string(),
-        kind,
         owner: owner.to_string(),
         group: parent.group.clone(),
         permission: permission & 0o7777,
         mtime_ms: now,
         atime_ms: now,
-        replication: 0,
-        block_size: 0,
-        blocks: Vec::new(),
-        client_name: String::new(),
-        sha256: Vec::new(),
-        length: 0,
-        children_num: 0,
+        ..Inode::blank(id, parent.id, name, kind)
     }
 }
 
@@ -1404,14 +1394,19 @@ impl FsNamesystem {
         Ok(inode)
     }
 
+    /// Durably writes one changed inode (attribute changes).
+    fn save_inode(&mut self, inode: &Inode) -> NnResult<()> {
+        let mut txn = Txn::default();
+        txn.put_inode(inode);
+        self.ns.commit(txn)
+    }
+
     /// chmod: owner or superuser.
     pub fn set_permission(&mut self, caller: &Caller, path: &str, perm: u32) -> NnResult<()> {
         let mut inode = self.existing_for_attr(caller, path, "set permission for")?;
         permission::check_owner(caller, &inode, path)?;
         inode.permission = perm & 0o7777;
-        let mut txn = Txn::default();
-        txn.put_inode(&inode);
-        self.ns.commit(txn)
+        self.save_inode(&inode)
     }
 
     /// chown: only a superuser gives a file away; the owner may change the
@@ -1450,9 +1445,7 @@ impl FsNamesystem {
         if !group.is_empty() {
             inode.group = group.to_string();
         }
-        let mut txn = Txn::default();
-        txn.put_inode(&inode);
-        self.ns.commit(txn)
+        self.save_inode(&inode)
     }
 
     /// setrep: needs WRITE; returns false for a directory (no change).
@@ -1512,9 +1505,7 @@ impl FsNamesystem {
         if atime_ms >= 0 {
             inode.atime_ms = atime_ms as u64;
         }
-        let mut txn = Txn::default();
-        txn.put_inode(&inode);
-        self.ns.commit(txn)
+        self.save_inode(&inode)
     }
 
     /// Renews every lease of `client`.

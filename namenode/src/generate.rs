@@ -24,22 +24,12 @@ fn inode(
     now: u64,
 ) -> Inode {
     Inode {
-        id,
-        parent,
-        name,
-        kind,
         owner: owner.to_string(),
         group: group.to_string(),
         permission: if kind == InodeKind::Dir { 0o755 } else { 0o644 },
         mtime_ms: now,
         atime_ms: now,
-        replication: 0,
-        block_size: 0,
-        blocks: Vec::new(),
-        client_name: String::new(),
-        sha256: Vec::new(),
-        length: 0,
-        children_num: 0,
+        ..Inode::blank(id, parent, name, kind)
     }
 }
 

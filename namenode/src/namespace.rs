@@ -254,22 +254,12 @@ impl Namespace {
         };
         let formatted = if ns.store.get(&inode_key(ROOT_ID))?.is_none() {
             let root = Inode {
-                id: ROOT_ID,
-                parent: 0,
-                name: String::new(),
-                kind: InodeKind::Dir,
                 owner: owner.to_string(),
                 group: group.to_string(),
                 permission: 0o755,
                 mtime_ms: now_ms,
                 atime_ms: now_ms,
-                replication: 0,
-                block_size: 0,
-                blocks: Vec::new(),
-                client_name: String::new(),
-                sha256: Vec::new(),
-                length: 0,
-                children_num: 0,
+                ..Inode::blank(ROOT_ID, 0, "", InodeKind::Dir)
             };
             let mut txn = Txn::default();
             txn.put_inode(&root);

@@ -154,23 +154,14 @@ mod tests {
     use crate::types::InodeKind;
 
     fn inode(owner: &str, group: &str, perm: u32, dir: bool) -> Inode {
+        let kind = if dir { InodeKind::Dir } else { InodeKind::File };
         Inode {
-            id: 2,
-            parent: 1,
-            name: "x".into(),
-            kind: if dir { InodeKind::Dir } else { InodeKind::File },
             owner: owner.into(),
             group: group.into(),
             permission: perm,
-            mtime_ms: 0,
-            atime_ms: 0,
             replication: 1,
             block_size: 1,
-            blocks: vec![],
-            client_name: String::new(),
-            sha256: vec![],
-            length: 0,
-            children_num: 0,
+            ..Inode::blank(2, 1, "x", kind)
         }
     }
 

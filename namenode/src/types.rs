@@ -41,6 +41,29 @@ pub struct Inode {
 }
 
 impl Inode {
+    /// An inode with no owner, permissions, times, blocks or children yet;
+    /// callers fill in what they know with struct-update syntax.
+    pub fn blank(id: u64, parent: u64, name: impl Into<String>, kind: InodeKind) -> Inode {
+        Inode {
+            id,
+            parent,
+            name: name.into(),
+            kind,
+            owner: String::new(),
+            group: String::new(),
+            permission: 0,
+            mtime_ms: 0,
+            atime_ms: 0,
+            replication: 0,
+            block_size: 0,
+            blocks: Vec::new(),
+            client_name: String::new(),
+            sha256: Vec::new(),
+            length: 0,
+            children_num: 0,
+        }
+    }
+
     pub fn is_dir(&self) -> bool {
         self.kind == InodeKind::Dir
     }
