@@ -12,3 +12,8 @@ tonic::include_proto!("tusk");
 pub const USER_HEADER: &str = "x-tusk-user";
 /// gRPC metadata key carrying the Hadoop exception class name of an error.
 pub const ERROR_CLASS_HEADER: &str = "x-tusk-error";
+
+/// The compute layer's protocol (`proto/yarn.proto`).
+pub mod yarn {
+    tonic::include_proto!("tusk.yarn");
+}

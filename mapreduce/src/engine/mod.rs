@@ -1,0 +1,1 @@
+//! MapReduce data path (filled in by the engine work).

@@ -1,0 +1,10 @@
+//! Tusk's compute layer (see shared/DESIGN.md, "Compute layer").
+//!
+//! - [`yarn`]: the resource manager, node managers, the scheduler and the
+//!   clients an application uses to talk to them. Knows nothing of MapReduce.
+//! - [`engine`]: MapReduce itself: the job API, splits, the map-side sort and
+//!   spill, the shuffle client, the reduce-side merge, the output committer and
+//!   the built-in jobs. Knows nothing of how containers are obtained.
+
+pub mod engine;
+pub mod yarn;

@@ -1,0 +1,1 @@
+//! YARN-like resource management (filled in by the yarn work).
