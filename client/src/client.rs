@@ -613,6 +613,25 @@ impl DfsClient {
     }
 
     /// Renews every lease this client holds.
+    /// Asks the namenode to recover the lease of `path` (HDFS's
+    /// `recoverLease`): true when the file is closed, false when recovery
+    /// started or is running (ask again). Refused while the writer's lease
+    /// is within its soft limit.
+    pub async fn recover_lease(&self, path: &str) -> Result<bool> {
+        let p = self.resolve(path)?;
+        let req = pb::RecoverLeaseRequest {
+            path: p.clone(),
+            client_name: self.inner.client_name.clone(),
+        };
+        let r = self
+            .nn_call(&p, |mut c| {
+                let r = req.clone();
+                async move { c.recover_lease(r).await }
+            })
+            .await?;
+        Ok(r.closed)
+    }
+
     pub async fn renew_lease(&self) -> Result<()> {
         let req = pb::RenewLeaseRequest {
             client_name: self.inner.client_name.clone(),

@@ -9,11 +9,18 @@
 //! ack is awaited before the next AddBlock or Complete.
 //!
 //! Unacknowledged packets stay in a queue, so a failed pipeline can be
-//! replaced: while nothing of a block was acknowledged (pipeline setup), the
-//! block is abandoned, the failing datanode excluded, a new block allocated
-//! and the queue resent (up to [`SETUP_TRIES`] times). A failure after data was
-//! acknowledged fails the write (pipeline recovery with a new generation
-//! stamp is a later issue; it would resend the same queue).
+//! replaced:
+//! - while nothing of a block was acknowledged (pipeline setup), the block
+//!   is abandoned, the failing datanode excluded, a new block allocated and
+//!   the queue resent (up to [`SETUP_TRIES`] times);
+//! - after data was acknowledged (pipeline recovery), the failing datanode
+//!   leaves the pipeline: the namenode gives the block a new generation
+//!   stamp for the survivors (UpdatePipeline), and the queue is resent to
+//!   them on a WriteBlock marked `recovery` from the first unacknowledged
+//!   byte; each survivor cuts its replica there first. Up to
+//!   [`MAX_RECOVERIES`] per block. No replacement datanode joins (HDFS's
+//!   replace-datanode-on-failure): the namenode re-replicates the block
+//!   once the file is closed.
 
 use crate::client::DfsClient;
 use crate::convert;
@@ -31,6 +38,8 @@ use tusk_proto as pb;
 pub const WINDOW: usize = 64;
 /// Attempts to set up a pipeline for one block.
 pub const SETUP_TRIES: usize = 3;
+/// Pipeline recoveries allowed for one block.
+pub const MAX_RECOVERIES: usize = 5;
 /// How long Complete is retried while the last block is not yet replicated.
 const COMPLETE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the lease renewer renews.
@@ -58,6 +67,8 @@ pub struct DfsWriter {
     excluded: Vec<String>,
     /// Pipelines tried for the current block (reset when a block finishes).
     setup_attempts: usize,
+    /// Pipeline recoveries of the current block (reset when a block finishes).
+    recoveries: usize,
     /// Total bytes accepted by `write`.
     written: u64,
     /// Set once a write failed: later calls repeat the failure.
@@ -83,8 +94,9 @@ struct BlockStream {
     acks: tonic::Streaming<pb::WriteAck>,
     next_seqno: u64,
     unacked: VecDeque<Packet>,
-    /// Some packet was acknowledged: failures are no longer "setup".
-    any_acked: bool,
+    /// Some packet was acknowledged, or this stream resumes a block whose
+    /// replicas hold data: failures need pipeline recovery, not a new block.
+    has_data: bool,
 }
 
 /// Why a pipeline failed: which datanode (index in the pipeline) and why.
@@ -178,6 +190,7 @@ impl DfsWriter {
             previous: None,
             excluded: Vec::new(),
             setup_attempts: 0,
+            recoveries: 0,
             written: 0,
             failed: None,
             _lease: lease,
@@ -351,6 +364,7 @@ impl DfsWriter {
             }
             self.sent_in_block = 0;
             self.setup_attempts = 0;
+            self.recoveries = 0;
         }
         Ok(())
     }
@@ -362,7 +376,7 @@ impl DfsWriter {
         loop {
             self.setup_attempts += 1;
             let located = self.add_block().await?;
-            match BlockStream::open(&self.client, located.clone(), packets.clone()).await {
+            match BlockStream::open(&self.client, located.clone(), packets.clone(), None).await {
                 Ok(b) => {
                     self.block = Some(b);
                     return Ok(());
@@ -383,19 +397,14 @@ impl DfsWriter {
     }
 
     /// Handles a failed pipeline: during setup, a new block with the same
-    /// unacked packets; after data was acknowledged, a clear error.
+    /// unacked packets; after data was acknowledged, pipeline recovery.
     async fn recover(&mut self, f: PipeFail) -> Result<()> {
         let Some(old) = self.block.take() else {
             return Err(DfsError::Protocol(format!("{}: {}", self.path, f.cause)));
         };
         let node = old.located.locations.get(f.node).cloned();
-        if old.any_acked {
-            return Err(pipeline_error(
-                &self.path,
-                &old.located,
-                node.as_ref(),
-                f.cause,
-            ));
+        if old.has_data {
+            return self.recover_pipeline(old, f).await;
         }
         tracing::warn!(path = %self.path, block_id = old.located.block_id, node = ?node.as_ref().map(|n| &n.data_addr), cause = %f.cause, "pipeline setup failed");
         self.abandon(&old.located).await;
@@ -413,6 +422,94 @@ impl DfsWriter {
         let packets = old.unacked;
         drop(old.tx);
         self.open_block(packets).await
+    }
+
+    /// Pipeline recovery (see the module doc): drops the failed datanode,
+    /// restamps the block for the survivors and resends the unacked queue.
+    async fn recover_pipeline(&mut self, old: BlockStream, mut f: PipeFail) -> Result<()> {
+        let BlockStream {
+            mut located,
+            tx,
+            unacked,
+            ..
+        } = old;
+        drop(tx);
+        let packets = unacked;
+        let offset = packets
+            .front()
+            .map(|p| p.offset)
+            .unwrap_or(self.sent_in_block);
+        loop {
+            self.recoveries += 1;
+            let failed = located.locations.get(f.node).cloned();
+            tracing::warn!(
+                path = %self.path,
+                block_id = located.block_id,
+                node = ?failed.as_ref().map(|n| &n.data_addr),
+                cause = %f.cause,
+                resend_from = offset,
+                "pipeline failed: recovering with the other datanodes"
+            );
+            let survivors: Vec<DatanodeInfo> = located
+                .locations
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != f.node)
+                .map(|(_, n)| n.clone())
+                .collect();
+            if let Some(n) = &failed {
+                self.excluded.push(n.uuid.clone());
+            }
+            if survivors.is_empty() || self.recoveries > MAX_RECOVERIES {
+                let why = if survivors.is_empty() {
+                    "every datanode of the pipeline failed"
+                } else {
+                    "too many pipeline recoveries"
+                };
+                return Err(pipeline_error(
+                    &self.path,
+                    &located,
+                    failed.as_ref(),
+                    format!("{why}; last failure: {}", f.cause),
+                ));
+            }
+            located = self.update_pipeline(&located, &survivors).await?;
+            match BlockStream::open(&self.client, located.clone(), packets.clone(), Some(offset))
+                .await
+            {
+                Ok(b) => {
+                    self.block = Some(b);
+                    return Ok(());
+                }
+                Err(next) => f = next,
+            }
+        }
+    }
+
+    /// Asks the namenode for a new generation stamp for `old`'s block with
+    /// `nodes` as its pipeline.
+    async fn update_pipeline(
+        &self,
+        old: &LocatedBlock,
+        nodes: &[DatanodeInfo],
+    ) -> Result<LocatedBlock> {
+        let req = pb::UpdatePipelineRequest {
+            path: self.path.clone(),
+            client_name: self.client.inner.client_name.clone(),
+            file_id: self.file_id,
+            block: Some(convert::block_to_pb(&old.block())),
+            node_uuids: nodes.iter().map(|n| n.uuid.clone()).collect(),
+        };
+        let r = self
+            .client
+            .nn_call(&self.path, |mut c| {
+                let r = req.clone();
+                async move { c.update_pipeline(r).await }
+            })
+            .await?;
+        r.block.map(convert::located_block).ok_or_else(|| {
+            DfsError::Protocol(format!("{}: UpdatePipeline returned no block", self.path))
+        })
     }
 
     async fn add_block(&self) -> Result<LocatedBlock> {
@@ -498,12 +595,25 @@ fn pipeline_error(
 
 impl BlockStream {
     /// Connects to the first datanode and sends `packets` (renumbered from
-    /// seqno 0, the first carrying the header).
+    /// seqno 0, the first carrying the header). `resume_at`: pipeline
+    /// recovery, the replicas are cut to this offset and the packets start
+    /// there.
     async fn open(
         client: &DfsClient,
         located: LocatedBlock,
-        packets: VecDeque<Packet>,
+        mut packets: VecDeque<Packet>,
+        resume_at: Option<u64>,
     ) -> Result<BlockStream, PipeFail> {
+        if let (Some(offset), true) = (resume_at, packets.is_empty()) {
+            // The header needs a packet to ride on.
+            packets.push_back(Packet {
+                seqno: 0,
+                offset,
+                data: Bytes::new(),
+                checksums: Vec::new(),
+                last: false,
+            });
+        }
         let fail0 = |cause: String| PipeFail { node: 0, cause };
         let first = located
             .locations
@@ -521,6 +631,8 @@ impl BlockStream {
                 .collect(),
             client_name: client.inner.client_name.clone(),
             bytes_per_checksum: BYTES_PER_CHECKSUM as u32,
+            recovery: resume_at.is_some(),
+            recovery_offset: resume_at.unwrap_or(0),
         };
         let mut unacked = VecDeque::with_capacity(packets.len());
         for (i, mut p) in packets.into_iter().enumerate() {
@@ -546,7 +658,7 @@ impl BlockStream {
             acks,
             next_seqno: unacked.len() as u64,
             unacked,
-            any_acked: false,
+            has_data: resume_at.is_some(),
         })
     }
 
@@ -605,7 +717,7 @@ impl BlockStream {
         match self.unacked.front() {
             Some(p) if p.seqno == ack.seqno => {
                 self.unacked.pop_front();
-                self.any_acked = true;
+                self.has_data = true;
                 Ok(())
             }
             other => Err(PipeFail {

@@ -69,6 +69,11 @@ pub enum DatanodeError {
     #[error("{block}: write cancelled: {why}")]
     Cancelled { block: BlockRef, why: String },
 
+    /// A replica cannot be recovered to the length asked for (pipeline or
+    /// lease recovery): too short, or a chunk below that length is corrupt.
+    #[error("{block}: cannot recover: {msg}")]
+    Unrecoverable { block: BlockRef, msg: String },
+
     /// The data directories cannot be used (unreadable, disagreeing uuids, ...).
     #[error("{0}")]
     Storage(String),
@@ -98,6 +103,7 @@ impl DatanodeError {
             DatanodeError::OutOfRange { .. } => Code::OutOfRange,
             DatanodeError::Downstream { .. } => Code::Unavailable,
             DatanodeError::Cancelled { .. } => Code::Aborted,
+            DatanodeError::Unrecoverable { .. } => Code::FailedPrecondition,
             DatanodeError::Storage(_) => Code::Internal,
         }
     }

@@ -17,7 +17,7 @@ use crate::placement::{self, Candidate};
 use crate::replication::{ReplConfig, ReplicationQueues};
 use crate::store::KvStore;
 use crate::types::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tusk_common::path as tpath;
@@ -46,6 +46,10 @@ pub struct CoreConfig {
     pub max_replication_streams: u32,
     /// When an unreported copy is retried elsewhere.
     pub pending_replication_timeout: Duration,
+    /// After it, another client may recover a silent writer's file.
+    pub lease_soft_limit: Duration,
+    /// After it, the namenode recovers a silent writer's file itself.
+    pub lease_hard_limit: Duration,
 }
 
 impl CoreConfig {
@@ -66,6 +70,8 @@ impl CoreConfig {
             dead_after: cfg.cluster.dead_after.0,
             max_replication_streams: cfg.namenode.max_replication_streams.max(1),
             pending_replication_timeout: cfg.namenode.pending_replication_timeout.0,
+            lease_soft_limit: cfg.namenode.lease_soft_limit.0,
+            lease_hard_limit: cfg.namenode.lease_hard_limit.0,
         }
     }
 }
@@ -189,6 +195,11 @@ pub struct FsNamesystem {
     repl: ReplicationQueues,
     /// The balancer's current or last run (see [`crate::balancer`]).
     balancer: Option<crate::balancer::Balancer>,
+    /// The pipeline (datanode uuids) of each block being written, for lease
+    /// recovery. Soft state: after a restart, recovery asks every datanode.
+    pipelines: HashMap<u64, Vec<String>>,
+    /// Files whose lease the namenode is recovering, with when it started.
+    recovering: HashMap<u64, Instant>,
 }
 
 /// Sum of the blocks' lengths (saturating: lengths come from clients).
@@ -278,6 +289,8 @@ impl FsNamesystem {
                 pending_timeout: cfg.pending_replication_timeout,
             }),
             balancer: None,
+            pipelines: HashMap::new(),
+            recovering: HashMap::new(),
             cfg,
         };
         fsn.update_safemode(now);
@@ -532,6 +545,7 @@ impl FsNamesystem {
         }
         slot.num_bytes = b.num_bytes;
         inode.length = file_length(&inode.blocks);
+        self.pipelines.remove(&b.id);
         let replication = inode.replication;
         let inode_id = inode.id;
         if let Some(info) = self.blocks.get_mut(b.id) {
@@ -1049,6 +1063,8 @@ impl FsNamesystem {
         )?;
         match plan {
             Plan::Retry(l) => {
+                self.pipelines
+                    .insert(l.id, targets.iter().map(|t| t.uuid.clone()).collect());
                 let offset = inode.length;
                 Ok(LocatedBlock {
                     block: l,
@@ -1091,6 +1107,8 @@ impl FsNamesystem {
                         corrupt: Vec::new(),
                     },
                 );
+                self.pipelines
+                    .insert(id, targets.iter().map(|t| t.uuid.clone()).collect());
                 tracing::debug!(
                     path,
                     block_id = id,
@@ -1706,6 +1724,9 @@ impl FsNamesystem {
 
 #[path = "fsn_heal.rs"]
 mod heal;
+
+#[path = "fsn_lease.rs"]
+pub mod lease;
 
 #[cfg(test)]
 #[path = "fsn_tests.rs"]

@@ -1,8 +1,8 @@
 //! Leases: one writer per file. Soft state, rebuilt at start from the `u`
 //! index (every open file gets a fresh lease for its recorded holder).
 //!
-//! Hard-limit recovery (finalizing a dead writer's last block and closing the
-//! file) is issue 3's; [`Leases::expired`] is the query it will poll.
+//! Recovery of a silent writer's files (finalizing the last block and closing
+//! the file) is in `fsn_lease.rs`; [`Leases::expired`] is the query it polls.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -59,6 +59,19 @@ impl Leases {
             }
             None => false,
         }
+    }
+
+    /// When `holder` last renewed, if it holds any lease.
+    pub fn last_renewed(&self, holder: &str) -> Option<Instant> {
+        self.by_holder.get(holder).map(|l| l.last_renewed)
+    }
+
+    /// The files `holder` has open.
+    pub fn files_of(&self, holder: &str) -> Vec<u64> {
+        self.by_holder
+            .get(holder)
+            .map(|l| l.files.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn holder(&self, inode: u64) -> Option<&str> {

@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod permission;
 pub mod placement;
+pub mod recovery;
 pub mod replication;
 pub mod rpc;
 pub mod store;
@@ -226,8 +227,8 @@ fn advertised(a: SocketAddr) -> String {
     }
 }
 
-/// The monitor worker: liveness of datanodes, the end of safe mode.
-/// (Lease recovery, driven by [`leases::Leases::expired`], belongs here too.)
+/// The monitor worker: liveness of datanodes, the end of safe mode, lease
+/// recovery (each block recovery runs in its own task, see [`recovery`]).
 async fn run_monitor(
     state: Arc<NamenodeState>,
     heartbeat_interval: Duration,
@@ -240,7 +241,17 @@ async fn run_monitor(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.fsn.write().tick(Instant::now()),
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let recoveries = {
+                    let mut f = state.fsn.write();
+                    f.tick(now);
+                    f.lease_recoveries(now)
+                };
+                for r in recoveries {
+                    tokio::spawn(recovery::run(state.clone(), r));
+                }
+            }
             _ = shutdown.wait_for(|s| *s) => break,
         }
     }

@@ -242,6 +242,38 @@ impl ClientProtocol for ClientService {
         Ok(Response::new(pb::AbandonBlockResponse {}))
     }
 
+    async fn update_pipeline(
+        &self,
+        req: Request<pb::UpdatePipelineRequest>,
+    ) -> R<pb::UpdatePipelineResponse> {
+        let s = &self.0;
+        s.metrics.count("update_pipeline");
+        let r = req.get_ref();
+        let b = required_block(&r.block, "updatePipeline")?;
+        let located = s
+            .mutate(|f| f.update_pipeline(&r.path, &r.client_name, r.file_id, b, &r.node_uuids))
+            .await?;
+        Ok(Response::new(pb::UpdatePipelineResponse {
+            block: Some(located_to(&located)),
+        }))
+    }
+
+    async fn recover_lease(
+        &self,
+        req: Request<pb::RecoverLeaseRequest>,
+    ) -> R<pb::RecoverLeaseResponse> {
+        let s = &self.0;
+        s.metrics.count("recover_lease");
+        let r = req.get_ref();
+        let (closed, rec) = s
+            .mutate(|f| f.recover_lease(&r.path, &r.client_name, Instant::now()))
+            .await?;
+        if let Some(rec) = rec {
+            tokio::spawn(crate::recovery::run(s.clone(), rec));
+        }
+        Ok(Response::new(pb::RecoverLeaseResponse { closed }))
+    }
+
     async fn complete(&self, req: Request<pb::CompleteRequest>) -> R<pb::CompleteResponse> {
         let s = &self.0;
         s.metrics.count("complete");

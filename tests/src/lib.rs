@@ -66,6 +66,8 @@ pub struct MiniClusterBuilder {
     volume_check_interval: Option<Duration>,
     /// `[datanode] failed_volumes_tolerated` (None: the default).
     failed_volumes_tolerated: Option<i64>,
+    /// `[namenode] lease_soft_limit` and `lease_hard_limit` (None: the defaults).
+    lease_limits: Option<(Duration, Duration)>,
 }
 
 impl Default for MiniClusterBuilder {
@@ -83,6 +85,7 @@ impl Default for MiniClusterBuilder {
             scanner: None,
             volume_check_interval: None,
             failed_volumes_tolerated: None,
+            lease_limits: None,
         }
     }
 }
@@ -135,6 +138,11 @@ impl MiniClusterBuilder {
         self.failed_volumes_tolerated = Some(n);
         self
     }
+    /// The namenode's lease soft and hard limits.
+    pub fn lease_limits(mut self, soft: Duration, hard: Duration) -> Self {
+        self.lease_limits = Some((soft, hard));
+        self
+    }
     /// Puts the host of datanode `i` (see `distinct_hosts`) on `rack`.
     pub fn rack(mut self, host: &str, rack: &str) -> Self {
         self.racks.push((host.to_string(), rack.to_string()));
@@ -160,6 +168,10 @@ impl MiniClusterBuilder {
         }
         if let Some(n) = self.failed_volumes_tolerated {
             base.datanode.failed_volumes_tolerated = n;
+        }
+        if let Some((soft, hard)) = self.lease_limits {
+            base.namenode.lease_soft_limit = Dur(soft);
+            base.namenode.lease_hard_limit = Dur(hard);
         }
         if !self.racks.is_empty() {
             let topo = dir.path().join("racks.txt");

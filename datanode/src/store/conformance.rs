@@ -221,6 +221,92 @@ fn checksum_summary_is_md5_of_be_crcs(store: &dyn BlockStore) {
     assert_eq!(s.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
 }
 
+/// Appends `data` at the writer's end in 64 KiB packets.
+fn append_all(w: &mut Box<dyn ReplicaWriter>, data: &[u8]) {
+    let mut crcs = Vec::new();
+    for p in data.chunks(64 << 10) {
+        crcs.clear();
+        compute_crcs(p, &mut crcs);
+        w.append(p, &crcs).unwrap();
+    }
+}
+
+fn recover_live_rbw_and_resume(store: &dyn BlockStore) {
+    let data = pattern(300_000, 3);
+    let old = BlockRef::new(40, 5);
+    // A live writer that got further than what the client will resend from.
+    let mut stale = write_rbw(store, old, &data[..196_608]);
+    let new = BlockRef::new(40, 6);
+    let mut w = store.recover(new, 131_072).unwrap();
+    assert_eq!(w.block(), new);
+    assert_eq!(w.len(), 131_072);
+    // The old writer is cancelled.
+    let e = stale.append(&data[196_608..197_120], &[crc32c::crc32c(&data[196_608..197_120])]);
+    assert!(matches!(e, Err(DatanodeError::Cancelled { .. })), "{e:?}");
+    drop(stale);
+    append_all(&mut w, &data[131_072..]);
+    let r = w.finalize().unwrap();
+    assert_eq!(r.block, new);
+    assert_eq!(read_all(store, new), data);
+    verify_replica(store, new).unwrap();
+    let sum = checksum_summary(store, new).unwrap();
+    assert_eq!(sum.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+    assert!(store.open(old).is_err(), "the old stamp is gone");
+    // Same or older stamp: refused.
+    assert!(matches!(
+        store.recover(new, 0).err().unwrap(),
+        DatanodeError::AlreadyExists { .. }
+    ));
+    assert!(matches!(
+        store.recover(BlockRef::new(41, 9), 0).err().unwrap(),
+        DatanodeError::ReplicaNotFound { .. }
+    ));
+}
+
+fn recover_finalized_and_mid_chunk(store: &dyn BlockStore) {
+    let data = pattern(5000, 4);
+    let old = BlockRef::new(50, 1);
+    write(store, old, &data);
+    // Lease recovery to a length inside a chunk: finalized again at once.
+    let new = BlockRef::new(50, 2);
+    let r = store.recover(new, 4000).unwrap().finalize().unwrap();
+    assert_eq!((r.block, r.len), (new, 4000));
+    assert_eq!(read_all(store, new), &data[..4000]);
+    verify_replica(store, new).unwrap();
+    assert_eq!(
+        checksum_summary(store, new).unwrap().sha256,
+        <[u8; 32]>::from(Sha256::digest(&data[..4000]))
+    );
+    // Asking for more than the replica holds fails, and the stale replica goes.
+    let e = store.recover(BlockRef::new(50, 3), 4001).err().unwrap();
+    assert!(matches!(e, DatanodeError::Unrecoverable { .. }), "{e}");
+    assert!(e.to_string().contains("4000 bytes are good"), "{e}");
+    assert!(store.state(50).is_none());
+}
+
+fn stop_writer_freezes_the_length(store: &dyn BlockStore) {
+    let data = pattern(70_000, 5);
+    let mut w = write_rbw(store, BlockRef::new(60, 1), &data[..65_536]);
+    let st = store.stop_writer(60, 2);
+    assert_eq!(
+        st,
+        Some(ReplicaState::BeingWritten {
+            block: BlockRef::new(60, 1),
+            len: 65_536
+        })
+    );
+    let e = w.append(&data[65_536..66_048], &[crc32c::crc32c(&data[65_536..66_048])]);
+    assert!(e.is_err());
+    drop(w);
+    assert_eq!(store.stop_writer(61, 2), None);
+    let r = store
+        .recover(BlockRef::new(60, 2), 65_536)
+        .unwrap()
+        .finalize()
+        .unwrap();
+    assert_eq!(r.len, 65_536);
+}
+
 macro_rules! suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -230,7 +316,8 @@ macro_rules! suite {
                 refuses_existing_replica, live_writer_blocks_same_genstamp_but_newer_supersedes,
                 abandoned_rbw_is_replaced_and_aborted_rbw_removed, partial_chunk_must_be_last,
                 delete_respects_genstamp, space_accounting_and_no_space,
-                checksum_summary_is_md5_of_be_crcs);
+                checksum_summary_is_md5_of_be_crcs, recover_live_rbw_and_resume,
+                recover_finalized_and_mid_chunk, stop_writer_freezes_the_length);
         }
     };
     (@tests $make:expr; $($t:ident),*) => {
@@ -314,6 +401,46 @@ fn restart_rescans_finalized_and_ignores_rbw() {
     assert!(
         s.state(6000).is_none() || matches!(s.state(6000), Some(ReplicaState::BeingWritten { .. }))
     );
+}
+
+#[test]
+fn recovery_after_restart_finds_the_rbw_replica_and_rejects_a_torn_tail() {
+    let root = tempfile::tempdir().unwrap();
+    let d = dirs(root.path());
+    let data = pattern(10_000, 7);
+    let b = BlockRef::new(70, 1);
+    {
+        let s = DiskStore::open(&d, opts()).unwrap();
+        drop(write_rbw(&s, b, &data));
+    }
+    // A crash tore the last chunk: its bytes no longer match the CRC.
+    let (dp, _) = [&d[0], &d[1]]
+        .iter()
+        .map(|v| rbw_files(v, b))
+        .find(|(p, _)| p.exists())
+        .unwrap();
+    let mut bytes = std::fs::read(&dp).unwrap();
+    bytes[9_999] ^= 0xff;
+    std::fs::write(&dp, &bytes).unwrap();
+    let s = DiskStore::open(&d, opts()).unwrap();
+    let e = s.recover(BlockRef::new(70, 2), 10_000).err().unwrap();
+    assert!(e.to_string().contains("9728 bytes are good"), "{e}");
+
+    // Recovering to the good prefix works.
+    {
+        let s = DiskStore::open(&d, opts()).unwrap();
+        drop(write_rbw(&s, BlockRef::new(71, 1), &data));
+    }
+    let s = DiskStore::open(&d, opts()).unwrap();
+    let r = s
+        .recover(BlockRef::new(71, 2), 9_728)
+        .unwrap()
+        .finalize()
+        .unwrap();
+    assert_eq!(r.len, 9_728);
+    drop(s);
+    let s = DiskStore::open(&d, opts()).unwrap();
+    assert_eq!(read_all(&s, BlockRef::new(71, 2)), &data[..9_728]);
 }
 
 #[test]

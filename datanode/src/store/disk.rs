@@ -18,15 +18,15 @@
 
 use super::meta::{crc_offset, MetaHeader, FLAG_FINALIZED, HEADER_LEN};
 use super::{
-    BlockRef, BlockStore, Replica, ReplicaReader, ReplicaState, ReplicaWriter, VolumeReport,
-    BYTES_PER_CHECKSUM,
+    chunks_for, BlockRef, BlockStore, Replica, ReplicaReader, ReplicaState, ReplicaWriter,
+    VolumeReport, BYTES_PER_CHECKSUM,
 };
 use crate::error::{DatanodeError, Result};
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -491,6 +491,153 @@ impl Inner {
     }
 }
 
+/// The replica a recovery takes over.
+enum OldReplica {
+    Rbw(Arc<RbwSlot>),
+    Finalized(Replica),
+}
+
+impl Inner {
+    /// The second half of [`BlockStore::recover`]: `slot` (the new stamp)
+    /// is in the rbw map already, `old` out of the maps. Moves the old files
+    /// to the new names, checks and cuts them to `len` bytes.
+    fn take_over(
+        self: &Arc<Self>,
+        old: &OldReplica,
+        slot: &Arc<RbwSlot>,
+        len: u64,
+    ) -> Result<Box<dyn ReplicaWriter>> {
+        let block = slot.block;
+        let io = DatanodeError::io;
+        let vol = &self.volumes[slot.volume];
+        let (new_data, new_meta) = self.rbw_paths(slot.volume, block);
+        let (old_data, old_meta, old_len) = match old {
+            OldReplica::Rbw(s) => {
+                s.cancelled.store(true, Ordering::SeqCst);
+                // Waits for the cancelled writer's current append.
+                let _io = s.io.lock();
+                let (d, m) = self.rbw_paths(s.volume, s.block);
+                (d, m, s.written.load(Ordering::Relaxed))
+            }
+            OldReplica::Finalized(r) => {
+                let (d, m) = self.finalized_paths(r);
+                (d, m, r.len)
+            }
+        };
+        let _ = vol
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(old_len))
+            });
+        fs::rename(&old_meta, &new_meta).map_err(io(block, "rename meta for recovery"))?;
+        if old_data != new_data {
+            fs::rename(&old_data, &new_data).map_err(io(block, "move data back to rbw"))?;
+        }
+        let open = |p: &Path| {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p)
+                .map_err(io(block, "open replica for recovery"))
+        };
+        let mut data = open(&new_data)?;
+        let mut meta = open(&new_meta)?;
+        let data_len = data.metadata().map_err(io(block, "stat data"))?.len();
+        let meta_len = meta.metadata().map_err(io(block, "stat meta"))?.len();
+        let unrecoverable = |msg: String| DatanodeError::Unrecoverable { block, msg };
+        let mut hb = [0u8; HEADER_LEN];
+        meta.read_exact_at(&mut hb, 0)
+            .map_err(io(block, "read meta header"))?;
+        let header = MetaHeader::decode(&hb).map_err(|e| unrecoverable(e.to_string()))?;
+        if header.bytes_per_checksum != BYTES_PER_CHECKSUM {
+            return Err(unrecoverable(format!(
+                "bytes_per_checksum {} is not {BYTES_PER_CHECKSUM}",
+                header.bytes_per_checksum
+            )));
+        }
+        let bpc = BYTES_PER_CHECKSUM as u64;
+        let stored_crcs = meta_len.saturating_sub(HEADER_LEN as u64) / 4;
+        let holds = data_len.min(stored_crcs * bpc);
+        let short = |good: u64| {
+            unrecoverable(format!(
+                "{len} bytes wanted but only {good} bytes are good"
+            ))
+        };
+        if holds < len {
+            return Err(short(holds));
+        }
+        // Check every chunk below `len` (the last one as stored, which may
+        // reach past `len`) and hash the bytes that stay.
+        let mut sha = Sha256::new();
+        let step = 1u64 << 20;
+        let mut buf = vec![0u8; step as usize];
+        let mut crc_buf = vec![0u8; chunks_for(step) as usize * 4];
+        let mut off = 0;
+        while off < len {
+            let keep = step.min(len - off);
+            let covered = if off + keep == len {
+                data_len.min(len.next_multiple_of(bpc)) - off
+            } else {
+                keep
+            };
+            let chunks = chunks_for(covered) as usize;
+            data.read_exact_at(&mut buf[..covered as usize], off)
+                .map_err(io(block, "read data"))?;
+            meta.read_exact_at(&mut crc_buf[..chunks * 4], crc_offset(off / bpc))
+                .map_err(io(block, "read checksums"))?;
+            for (i, (chunk, c)) in buf[..covered as usize]
+                .chunks(bpc as usize)
+                .zip(crc_buf.chunks_exact(4))
+                .enumerate()
+            {
+                if crc32c::crc32c(chunk) != u32::from_be_bytes([c[0], c[1], c[2], c[3]]) {
+                    return Err(short(off + i as u64 * bpc));
+                }
+            }
+            sha.update(&buf[..keep as usize]);
+            off += keep;
+        }
+        data.set_len(len).map_err(io(block, "truncate data"))?;
+        meta.set_len(crc_offset(chunks_for(len)))
+            .map_err(io(block, "truncate checksums"))?;
+        let tail = len % bpc;
+        if tail != 0 {
+            let mut last = vec![0u8; tail as usize];
+            data.read_exact_at(&mut last, len - tail)
+                .map_err(io(block, "read data"))?;
+            meta.write_all_at(
+                &crc32c::crc32c(&last).to_be_bytes(),
+                crc_offset(len / bpc),
+            )
+            .map_err(io(block, "write checksums"))?;
+        }
+        meta.write_all_at(&MetaHeader::unfinalized(BYTES_PER_CHECKSUM).encode(), 0)
+            .map_err(io(block, "write meta header"))?;
+        data.seek(SeekFrom::End(0)).map_err(io(block, "seek data"))?;
+        meta.seek(SeekFrom::End(0)).map_err(io(block, "seek meta"))?;
+        vol.used.fetch_add(len, Ordering::Relaxed);
+        slot.written.store(len, Ordering::Relaxed);
+        info!(block_id = block.id, len, "recovered replica as {block}");
+        Ok(Box::new(DiskWriter {
+            inner: self.clone(),
+            slot: slot.clone(),
+            data,
+            meta: BufWriter::with_capacity(64 << 10, meta),
+            data_path: new_data,
+            meta_path: new_meta,
+            sha,
+            len,
+            partial: tail != 0,
+            reserved_left: 0,
+            crc_bytes: Vec::new(),
+            behind: DropBehind {
+                enabled: self.drop_behind,
+                ..DropBehind::default()
+            },
+        }))
+    }
+}
+
 impl BlockStore for DiskStore {
     fn uuid(&self) -> &str {
         &self.inner.uuid
@@ -577,6 +724,94 @@ impl BlockStore for DiskStore {
                 ..DropBehind::default()
             },
         }))
+    }
+
+    fn recover(&self, block: BlockRef, len: u64) -> Result<Box<dyn ReplicaWriter>> {
+        let inner = &self.inner;
+        // Swap the old replica for the new stamp's slot under the rbw lock,
+        // so no create or second recovery of the id can interleave.
+        let (old, slot) = {
+            let mut rbw = inner.rbw.lock();
+            let old = match rbw.get(&block.id) {
+                Some(s) if s.block.genstamp >= block.genstamp => {
+                    return Err(DatanodeError::AlreadyExists {
+                        block,
+                        why: format!("{} is in rbw", s.block),
+                    })
+                }
+                Some(_) => rbw.remove(&block.id).map(OldReplica::Rbw),
+                None => {
+                    let mut fin = inner.finalized.write();
+                    match fin.get(&block.id) {
+                        Some(r) if r.block.genstamp >= block.genstamp => {
+                            return Err(DatanodeError::AlreadyExists {
+                                block,
+                                why: format!("finalized as {}", r.block),
+                            })
+                        }
+                        Some(_) => fin.remove(&block.id).map(OldReplica::Finalized),
+                        None => None,
+                    }
+                }
+            };
+            let Some(old) = old else {
+                return Err(DatanodeError::ReplicaNotFound { block });
+            };
+            let volume = match &old {
+                OldReplica::Rbw(s) => s.volume,
+                OldReplica::Finalized(r) => r.volume,
+            };
+            let slot = Arc::new(RbwSlot {
+                block,
+                volume,
+                written: AtomicU64::new(0),
+                active: AtomicBool::new(true),
+                cancelled: AtomicBool::new(false),
+                io: Mutex::new(()),
+            });
+            rbw.insert(block.id, slot.clone());
+            (old, slot)
+        };
+        inner.take_over(&old, &slot, len).inspect_err(|e| {
+            // The replica is stale and could not be brought up to date:
+            // it goes, files and all.
+            warn!(block_id = block.id, "recovery of {block} failed, discarding the replica: {e}");
+            let mine = {
+                let mut rbw = inner.rbw.lock();
+                let mine = rbw.get(&block.id).is_some_and(|s| Arc::ptr_eq(s, &slot));
+                if mine {
+                    rbw.remove(&block.id);
+                }
+                mine
+            };
+            let old_files = match &old {
+                OldReplica::Rbw(s) => inner.rbw_paths(s.volume, s.block),
+                OldReplica::Finalized(r) => inner.finalized_paths(r),
+            };
+            let (d, m) = inner.rbw_paths(slot.volume, block);
+            for p in [&old_files.0, &old_files.1, &m] {
+                let _ = remove_if_exists(p);
+            }
+            if mine {
+                let _ = remove_if_exists(&d);
+            }
+            let _ = inner.volumes[slot.volume].used.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |u| Some(u.saturating_sub(slot.written.load(Ordering::Relaxed))),
+            );
+        })
+    }
+
+    fn stop_writer(&self, block_id: u64, new_genstamp: u64) -> Option<ReplicaState> {
+        let slot = self.inner.rbw.lock().get(&block_id).cloned();
+        if let Some(s) = slot {
+            if s.block.genstamp < new_genstamp {
+                s.cancelled.store(true, Ordering::SeqCst);
+                let _io = s.io.lock();
+            }
+        }
+        self.state(block_id)
     }
 
     fn state(&self, block_id: u64) -> Option<ReplicaState> {
@@ -795,8 +1030,11 @@ impl ReplicaWriter for DiskWriter {
         }
         health::note_io(
             &self.inner.io_errors,
+            // Flushed with every append, so that a recovery taking the
+            // replica over from this writer finds every CRC on disk.
             self.meta
                 .write_all(&self.crc_bytes)
+                .and_then(|()| self.meta.flush())
                 .map_err(DatanodeError::io(block, "write checksums")),
         )?;
         self.sha.update(data);

@@ -26,9 +26,12 @@ struct MemReplica {
     sha256: [u8; 32],
 }
 
+/// A replica in rbw: its bytes live here (not in the writer), so that a
+/// recovery can take them over after the writer went away.
 struct MemRbw {
     block: BlockRef,
-    len: u64,
+    data: Vec<u8>,
+    crcs: Vec<u32>,
     active: bool,
     /// Identifies the writer owning this slot (a newer writer bumps it).
     writer: u64,
@@ -88,7 +91,7 @@ impl BlockStore for MemStore {
             });
         }
         if let Some(old) = g.rbw.remove(&block.id) {
-            g.used -= old.len;
+            g.used -= old.data.len() as u64;
         }
         g.next_writer += 1;
         let writer = g.next_writer;
@@ -97,7 +100,8 @@ impl BlockStore for MemStore {
             block.id,
             MemRbw {
                 block,
-                len: 0,
+                data: Vec::new(),
+                crcs: Vec::new(),
                 active: true,
                 writer,
             },
@@ -106,13 +110,99 @@ impl BlockStore for MemStore {
             inner: self.inner.clone(),
             block,
             writer,
-            data: Vec::new(),
-            crcs: Vec::new(),
+            len: 0,
             sha: Sha256::new(),
             partial: false,
             reserved_left: expected_len,
             capacity: self.capacity,
         }))
+    }
+
+    fn recover(&self, block: BlockRef, len: u64) -> Result<Box<dyn ReplicaWriter>> {
+        let mut g = self.inner.lock();
+        let (data, crcs) = match (g.rbw.get(&block.id), g.finalized.get(&block.id)) {
+            (Some(s), _) if s.block.genstamp >= block.genstamp => {
+                return Err(DatanodeError::AlreadyExists {
+                    block,
+                    why: format!("{} is in rbw", s.block),
+                })
+            }
+            (Some(_), _) => {
+                let s = g.rbw.remove(&block.id).expect("checked above");
+                (s.data, s.crcs)
+            }
+            (None, Some(r)) if r.block.genstamp >= block.genstamp => {
+                return Err(DatanodeError::AlreadyExists {
+                    block,
+                    why: format!("finalized as {}", r.block),
+                })
+            }
+            (None, Some(_)) => {
+                let r = g.finalized.remove(&block.id).expect("checked above");
+                (r.data.to_vec(), r.crcs.to_vec())
+            }
+            (None, None) => return Err(DatanodeError::ReplicaNotFound { block }),
+        };
+        g.used -= data.len() as u64;
+        let bpc = BYTES_PER_CHECKSUM as usize;
+        let good = data
+            .chunks(bpc)
+            .zip(&crcs)
+            .take_while(|(chunk, c)| crc32c::crc32c(chunk) == **c)
+            .map(|(chunk, _)| chunk.len() as u64)
+            .sum::<u64>();
+        if good < len {
+            return Err(DatanodeError::Unrecoverable {
+                block,
+                msg: format!("{len} bytes wanted but only {good} bytes are good"),
+            });
+        }
+        let mut data = data;
+        data.truncate(len as usize);
+        let mut crcs = crcs;
+        crcs.truncate(chunks_for(len) as usize);
+        if let Some(last) = crcs.len().checked_sub(1) {
+            crcs[last] = crc32c::crc32c(&data[last * bpc..]);
+        }
+        let mut sha = Sha256::new();
+        sha.update(&data);
+        g.used += len;
+        g.next_writer += 1;
+        let writer = g.next_writer;
+        g.rbw.insert(
+            block.id,
+            MemRbw {
+                block,
+                data,
+                crcs,
+                active: true,
+                writer,
+            },
+        );
+        Ok(Box::new(MemWriter {
+            inner: self.inner.clone(),
+            block,
+            writer,
+            len,
+            sha,
+            partial: len % BYTES_PER_CHECKSUM as u64 != 0,
+            reserved_left: 0,
+            capacity: self.capacity,
+        }))
+    }
+
+    fn stop_writer(&self, block_id: u64, new_genstamp: u64) -> Option<ReplicaState> {
+        {
+            let mut g = self.inner.lock();
+            if let Some(s) = g.rbw.get_mut(&block_id) {
+                if s.block.genstamp < new_genstamp {
+                    // A new owner id cancels the old writer.
+                    s.active = false;
+                    s.writer = 0;
+                }
+            }
+        }
+        self.state(block_id)
     }
 
     fn state(&self, block_id: u64) -> Option<ReplicaState> {
@@ -126,7 +216,7 @@ impl BlockStore for MemStore {
         }
         g.rbw.get(&block_id).map(|s| ReplicaState::BeingWritten {
             block: s.block,
-            len: s.len,
+            len: s.data.len() as u64,
         })
     }
 
@@ -164,7 +254,7 @@ impl BlockStore for MemStore {
             .is_some_and(|s| s.block.genstamp <= block.genstamp)
         {
             if let Some(s) = g.rbw.remove(&block.id) {
-                g.used -= s.len;
+                g.used -= s.data.len() as u64;
             }
         }
         Ok(deleted)
@@ -199,8 +289,8 @@ struct MemWriter {
     inner: Arc<Mutex<MemInner>>,
     block: BlockRef,
     writer: u64,
-    data: Vec<u8>,
-    crcs: Vec<u32>,
+    /// Bytes written (the data itself is in the rbw slot).
+    len: u64,
     sha: Sha256,
     partial: bool,
     reserved_left: u64,
@@ -229,7 +319,7 @@ impl ReplicaWriter for MemWriter {
     }
 
     fn len(&self) -> u64 {
-        self.data.len() as u64
+        self.len
     }
 
     fn append(&mut self, data: &[u8], crcs: &[u32]) -> Result<()> {
@@ -239,7 +329,7 @@ impl ReplicaWriter for MemWriter {
         if self.partial {
             return Err(DatanodeError::Protocol {
                 block: self.block,
-                msg: format!("data at offset {} follows a partial chunk", self.data.len()),
+                msg: format!("data at offset {} follows a partial chunk", self.len),
             });
         }
         if crcs.len() as u64 != chunks_for(data.len() as u64) {
@@ -265,18 +355,17 @@ impl ReplicaWriter for MemWriter {
             });
         }
         g.used += n;
-        self.data.extend_from_slice(data);
-        self.crcs.extend_from_slice(crcs);
+        if let Some(s) = g.rbw.get_mut(&self.block.id) {
+            s.data.extend_from_slice(data);
+            s.crcs.extend_from_slice(crcs);
+        }
         self.sha.update(data);
         self.partial = n & (BYTES_PER_CHECKSUM as u64 - 1) != 0; // 512 is a power of two
-        let len = self.data.len() as u64;
-        if let Some(s) = g.rbw.get_mut(&self.block.id) {
-            s.len = len;
-        }
+        self.len += n;
         Ok(())
     }
 
-    fn finalize(mut self: Box<Self>) -> Result<Replica> {
+    fn finalize(self: Box<Self>) -> Result<Replica> {
         let mut g = self.inner.lock();
         if !self.owns(&g) {
             return Err(self.cancelled());
@@ -287,14 +376,14 @@ impl ReplicaWriter for MemWriter {
                 why: format!("finalized as {} meanwhile", r.block),
             });
         }
-        g.rbw.remove(&self.block.id);
-        let len = self.data.len() as u64;
+        let slot = g.rbw.remove(&self.block.id).expect("owned above");
+        let len = slot.data.len() as u64;
         g.finalized.insert(
             self.block.id,
             MemReplica {
                 block: self.block,
-                data: Arc::new(std::mem::take(&mut self.data)),
-                crcs: Arc::new(std::mem::take(&mut self.crcs)),
+                data: Arc::new(slot.data),
+                crcs: Arc::new(slot.crcs),
                 sha256: self.sha.clone().finalize().into(),
             },
         );
@@ -309,7 +398,7 @@ impl ReplicaWriter for MemWriter {
         let mut g = self.inner.lock();
         if self.owns(&g) {
             if let Some(s) = g.rbw.remove(&self.block.id) {
-                g.used -= s.len;
+                g.used -= s.data.len() as u64;
             }
         }
     }

@@ -114,6 +114,21 @@ pub trait BlockStore: Send + Sync + 'static {
     /// replica of the same id is replaced.
     fn create(&self, block: BlockRef, expected_len: u64) -> Result<Box<dyn ReplicaWriter>>;
 
+    /// Pipeline and lease recovery: takes over the replica with `block.id`
+    /// whose generation stamp is older than `block.genstamp` — in rbw (its
+    /// writer, if any, cancelled first) or finalized (moved back to rbw) —
+    /// cut to `len` bytes after checking every chunk below `len` against its
+    /// CRC, and returns it under the new stamp as a writer positioned at
+    /// `len`. Errors: no such replica (`ReplicaNotFound`), one with the same
+    /// or a newer stamp (`AlreadyExists`), fewer than `len` good bytes
+    /// (`Unrecoverable`; the replica is then discarded: it is stale).
+    fn recover(&self, block: BlockRef, len: u64) -> Result<Box<dyn ReplicaWriter>>;
+
+    /// Lease recovery, first step: cancels the writer of the replica with
+    /// this id if its stamp is older than `new_genstamp`, so its length
+    /// stops changing, and returns its state.
+    fn stop_writer(&self, block_id: u64, new_genstamp: u64) -> Option<ReplicaState>;
+
     /// The replica with this id, finalized or not.
     fn state(&self, block_id: u64) -> Option<ReplicaState>;
 

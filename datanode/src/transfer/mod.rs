@@ -3,7 +3,7 @@
 //!
 //! - `write.rs`: WriteBlock, the receiving side of a pipeline.
 //! - `send.rs`: the sending side, used to copy a replica (REPLICATE).
-//! - here: ReadBlock, BlockChecksum, ReplicaInfo.
+//! - here: ReadBlock, BlockChecksum, ReplicaInfo, RecoverReplica.
 
 mod send;
 mod write;
@@ -14,7 +14,9 @@ use crate::convert::{self, block_ref, required_block};
 use crate::error::DatanodeError;
 use crate::metrics::Metrics;
 use crate::node::{Node, XceiverGuard};
-use crate::store::{checksum_summary, chunks_for, ReplicaReader, ReplicaState, BYTES_PER_CHECKSUM};
+use crate::store::{
+    checksum_summary, chunks_for, BlockRef, ReplicaReader, ReplicaState, BYTES_PER_CHECKSUM,
+};
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -138,22 +140,75 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::ReplicaInfoRequest>,
     ) -> Result<Response<pb::ReplicaInfoResponse>, Status> {
         let b = required_block(request.get_ref().block.as_ref(), "ReplicaInfo")?;
-        let resp = match self.node.store.state(b.block_id) {
-            None => pb::ReplicaInfoResponse::default(),
-            Some(ReplicaState::Finalized(r)) => pb::ReplicaInfoResponse {
-                exists: true,
-                finalized: true,
-                genstamp: r.block.genstamp,
-                num_bytes: r.len,
-            },
-            Some(ReplicaState::BeingWritten { block, len }) => pb::ReplicaInfoResponse {
-                exists: true,
-                finalized: false,
-                genstamp: block.genstamp,
-                num_bytes: len,
-            },
-        };
-        Ok(Response::new(resp))
+        let st = replica_info(self.node.store.state(b.block_id));
+        Ok(Response::new(pb::ReplicaInfoResponse {
+            exists: st.exists,
+            finalized: st.finalized,
+            genstamp: st.genstamp,
+            num_bytes: st.num_bytes,
+        }))
+    }
+
+    async fn recover_replica(
+        &self,
+        request: Request<pb::RecoverReplicaRequest>,
+    ) -> Result<Response<pb::RecoverReplicaResponse>, Status> {
+        use pb::recover_replica_request::Phase;
+        let r = request.into_inner();
+        let store = self.node.store.clone();
+        match Phase::try_from(r.phase) {
+            Ok(Phase::Init) => {
+                let st = tokio::task::spawn_blocking(move || {
+                    store.stop_writer(r.block_id, r.new_genstamp)
+                })
+                .await
+                .map_err(join_error)?;
+                Ok(Response::new(replica_info(st)))
+            }
+            Ok(Phase::Finalize) => {
+                let block = BlockRef::new(r.block_id, r.new_genstamp);
+                // A retried FINALIZE finds its work done.
+                if let Some(ReplicaState::Finalized(done)) = store.state(block.id) {
+                    if done.block == block && done.len == r.length {
+                        return Ok(Response::new(replica_info(Some(ReplicaState::Finalized(
+                            done,
+                        )))));
+                    }
+                }
+                let len = r.length;
+                let replica =
+                    tokio::task::spawn_blocking(move || store.recover(block, len)?.finalize())
+                        .await
+                        .map_err(join_error)??;
+                write::finalized_replica(&self.node, replica.clone()).await;
+                Ok(Response::new(replica_info(Some(ReplicaState::Finalized(
+                    replica,
+                )))))
+            }
+            _ => Err(Status::invalid_argument(format!(
+                "RecoverReplica blk_{}: phase must be INIT or FINALIZE",
+                r.block_id
+            ))),
+        }
+    }
+}
+
+/// What the datanode holds of a block, as ReplicaInfo / RecoverReplica answer.
+fn replica_info(st: Option<ReplicaState>) -> pb::RecoverReplicaResponse {
+    match st {
+        None => pb::RecoverReplicaResponse::default(),
+        Some(ReplicaState::Finalized(r)) => pb::RecoverReplicaResponse {
+            exists: true,
+            finalized: true,
+            genstamp: r.block.genstamp,
+            num_bytes: r.len,
+        },
+        Some(ReplicaState::BeingWritten { block, len }) => pb::RecoverReplicaResponse {
+            exists: true,
+            finalized: false,
+            genstamp: block.genstamp,
+            num_bytes: len,
+        },
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) async fn send_replica(
         targets: targets[1..].to_vec(),
         client_name: String::new(),
         bytes_per_checksum: BYTES_PER_CHECKSUM,
+        ..Default::default()
     };
     let packet = node.packet_size as u64;
     let last_seqno = len.div_ceil(packet).max(1) - 1;

@@ -125,7 +125,15 @@ pub(crate) async fn serve_write(
 
     let store = node.store.clone();
     let expected = node.expected_block_len;
-    let writer = match tokio::task::spawn_blocking(move || store.create(block, expected)).await {
+    let (recovery, start) = (header.recovery, header.recovery_offset);
+    let open = move || {
+        if recovery {
+            store.recover(block, start)
+        } else {
+            store.create(block, expected)
+        }
+    };
+    let writer = match tokio::task::spawn_blocking(open).await {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {
             warn!(block_id = block.id, node = %node.uuid, "cannot receive {block}: {e}");
@@ -140,7 +148,7 @@ pub(crate) async fn serve_write(
             return;
         }
     };
-    debug!(block_id = block.id, node = %node.uuid, client = %header.client_name, downstream = header.targets.len(), "receiving {block}");
+    debug!(block_id = block.id, node = %node.uuid, client = %header.client_name, downstream = header.targets.len(), recovery, "receiving {block}");
 
     let mut down = None;
     if let Some(next) = header.targets.first() {
@@ -189,7 +197,8 @@ pub(crate) async fn serve_write(
         down_acks,
         acks,
     ));
-    let reader = read_packets(block, first, upstream, down_tx, disk_tx);
+    let start = if recovery { start } else { 0 };
+    let reader = read_packets(block, start, first, upstream, down_tx, disk_tx);
     tokio::pin!(reader);
     tokio::select! {
         _ = &mut reader => {
@@ -264,15 +273,18 @@ fn ack_failure(
     }
 }
 
+/// Forwards and queues packets; the first must start at block offset `start`
+/// (0, or where a pipeline recovery resumes).
 async fn read_packets(
     block: BlockRef,
+    start: u64,
     first: pb::WritePacket,
     mut upstream: Streaming<pb::WritePacket>,
     mut down: Option<mpsc::Sender<pb::WritePacket>>,
     disk: mpsc::Sender<DiskMsg>,
 ) {
     let mut seqno = first.seqno;
-    let mut offset = 0u64;
+    let mut offset = start;
     let mut pkt = first;
     let mut forwarded = true; // the first packet went out with the connection
     loop {
@@ -469,7 +481,7 @@ async fn respond(
 }
 
 /// Counts and reports a replica that just became finalized.
-async fn finalized_replica(node: &Node, r: Replica) {
+pub(crate) async fn finalized_replica(node: &Node, r: Replica) {
     Metrics::add(&node.metrics.blocks_written, 1);
     info!(block_id = r.block.id, node = %node.uuid, bytes = r.len, "finalized {}", r.block);
     let delivered = node.reports.received(block_of(&r));
