@@ -90,8 +90,7 @@ async fn wait_third_block(c: &DfsClient, path: &str) -> anyhow::Result<tusk_clie
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_abandoned_file_is_closed_at_the_length_its_replicas_agree_on() -> anyhow::Result<()>
-{
+async fn an_abandoned_file_is_closed_at_the_length_its_replicas_agree_on() -> anyhow::Result<()> {
     let cluster = MiniCluster::builder()
         .datanodes(3)
         .lease_limits(Duration::from_secs(1), Duration::from_secs(3))
@@ -121,7 +120,10 @@ async fn an_abandoned_file_is_closed_at_the_length_its_replicas_agree_on() -> an
     );
     let got = read_file(&c, "/lease/f").await?;
     assert_eq!(got.len(), len);
-    assert!(got == bytes[..len], "content is a prefix of what was written");
+    assert!(
+        got == bytes[..len],
+        "content is a prefix of what was written"
+    );
     // Every replica of every block has the agreed length.
     for b in c.block_locations("/lease/f").await? {
         for i in cluster.replica_holders(b.block_id) {
@@ -166,8 +168,27 @@ async fn recover_lease_after_the_soft_limit() -> anyhow::Result<()> {
     assert!(st.length >= MB as u64, "the first block was committed");
     let got = read_file(&c, "/soft/f").await?;
     assert!(got == bytes[..got.len()]);
-    // A closed file: recoverLease says so at once.
+    // A closed file: recoverLease says so at once, in the shell too.
     assert!(other.recover_lease("/soft/f").await?);
+    let (code, out, err) = cluster
+        .dfs(
+            &tusk_common::sys::login_user(),
+            &["admin", "recoverLease", "-retries", "3", "/soft/f"],
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("recoverLease SUCCEEDED on /soft/f"), "{out}");
+    let (code, _, err) = cluster
+        .dfs(
+            &tusk_common::sys::login_user(),
+            &["admin", "recoverLease", "/soft/missing"],
+        )
+        .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/soft/missing: No such file or directory"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -227,9 +248,11 @@ async fn kill9_of_a_datanode_during_a_300_mib_write_loses_nothing() -> anyhow::R
     // The dead datanode is noticed; with it back, every block returns to
     // three replicas and fsck is healthy.
     cl.script("start")?;
-    wait_for("every block at three replicas", Duration::from_secs(120), || {
-        every_block_has(&c, "/big.bin", 3)
-    })
+    wait_for(
+        "every block at three replicas",
+        Duration::from_secs(120),
+        || every_block_has(&c, "/big.bin", 3),
+    )
     .await?;
     let fsck = ok(&cl.dfs(&["fsck", "/"]));
     assert!(fsck.contains("HEALTHY"), "{fsck}");
@@ -239,8 +262,7 @@ async fn kill9_of_a_datanode_during_a_300_mib_write_loses_nothing() -> anyhow::R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill9_of_a_writing_client_leaves_a_file_closed_by_lease_recovery() -> anyhow::Result<()>
-{
+async fn kill9_of_a_writing_client_leaves_a_file_closed_by_lease_recovery() -> anyhow::Result<()> {
     let cl = LocalCluster::start(
         3,
         Some(

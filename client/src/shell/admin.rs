@@ -11,7 +11,7 @@ use tusk_common::sys::now_ms;
 const POLL: Duration = Duration::from_millis(500);
 
 const ADMIN_USAGE: &str =
-    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop]";
+    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH";
 
 impl Shell {
     pub(super) async fn admin(&mut self, args: &[String]) -> std::result::Result<(), String> {
@@ -25,6 +25,7 @@ impl Shell {
             "decommission" => self.admin_commission(rest, true).await,
             "recommission" => self.admin_commission(rest, false).await,
             "balancer" => self.admin_balancer(rest).await,
+            "recoverLease" => self.admin_recover_lease(rest).await,
             other => Err(format!("unknown subcommand {other:?}: {ADMIN_USAGE}")),
         }
     }
@@ -99,6 +100,54 @@ impl Shell {
                 Err(e) => self.report(node, &e),
             }
         }
+        Ok(())
+    }
+
+    /// `admin recoverLease [-retries N] PATH` (HDFS's `hdfs debug
+    /// recoverLease`): asks the namenode to close a file whose writer went
+    /// away, then asks again (up to N times, 1 s apart) until it is closed.
+    /// Exit 0 once closed.
+    async fn admin_recover_lease(&mut self, args: &[String]) -> std::result::Result<(), String> {
+        let mut retries = 1u32;
+        let mut path = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-retries" => {
+                    let v = it.next().ok_or("-retries needs a value")?;
+                    retries = v
+                        .parse()
+                        .map_err(|_| format!("-retries {v}: expected a count"))?;
+                }
+                "-path" => path = Some(it.next().ok_or("-path needs a value")?.clone()),
+                p if !p.starts_with('-') && path.is_none() => path = Some(p.to_string()),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        let path = path.ok_or("recoverLease needs a PATH")?;
+        for attempt in 0..retries.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            match self.fs.recover_lease(&path).await {
+                Ok(true) => {
+                    self.line(&format!("recoverLease SUCCEEDED on {path}"));
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.report(&path, &e);
+                    return Ok(());
+                }
+            }
+        }
+        self.report_msg(
+            &path,
+            &format!(
+                "recoverLease did not close the file after {} attempt(s); lease recovery is still running",
+                retries.max(1)
+            ),
+        );
         Ok(())
     }
 

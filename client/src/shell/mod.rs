@@ -152,7 +152,7 @@ const USAGE_LINE: &str = "Usage: dfs [--namenode HOST:PORT] [--user NAME] [-D df
 const COMMANDS: &[(&str, &str)] = &[
     (
         "admin",
-        "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop]",
+        "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH",
     ),
     ("appendToFile", "appendToFile <localsrc> ... <dst>"),
     ("cat", "cat <src> ..."),
