@@ -139,12 +139,13 @@ fn advertised(host: &str, port: u16) -> String {
 /// with the namenode happens in the background (retrying until it is up).
 pub async fn start(cfg: TuskConfig) -> anyhow::Result<DatanodeHandle> {
     let dirs = cfg.datanode.data_dirs.clone();
+    let tolerated = volumes::tolerated(cfg.datanode.failed_volumes_tolerated, dirs.len())
+        .map_err(anyhow::Error::msg)?;
     let opts = store::DiskOptions::default()
         .with_reserved(cfg.datanode.reserved.0)
         .with_sync_on_close(cfg.datanode.sync_on_close)
-        .with_drop_behind_writes(cfg.datanode.drop_behind_writes);
-    volumes::tolerated(cfg.datanode.failed_volumes_tolerated, dirs.len())
-        .map_err(anyhow::Error::msg)?;
+        .with_drop_behind_writes(cfg.datanode.drop_behind_writes)
+        .with_failed_volumes_tolerated(tolerated);
     let store = tokio::task::spawn_blocking(move || DiskStore::open(&dirs, opts))
         .await
         .context("opening the block store")??;

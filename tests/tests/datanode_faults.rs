@@ -125,7 +125,7 @@ async fn the_block_scanner_finds_a_flipped_byte_without_any_read() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_data_dir_is_taken_out_and_its_blocks_healed_elsewhere() -> anyhow::Result<()> {
-    let cluster = MiniCluster::builder()
+    let mut cluster = MiniCluster::builder()
         .datanodes(4)
         .volume_check_interval(Duration::from_millis(200))
         .build()
@@ -229,6 +229,32 @@ async fn a_failed_data_dir_is_taken_out_and_its_blocks_healed_elsewhere() -> any
     assert!(
         read_file(&c, "/disk/g").await? == more,
         "content written after the failure"
+    );
+
+    // The node restarts with the disk still dead (a file where its dir
+    // was): it starts with that volume out of service and serves the rest.
+    std::fs::write(&dead, b"dead disk")?;
+    cluster.restart_datanode(victim).await?;
+    wait_for(
+        "the restarted datanode live again with its good dir's replicas",
+        HEAL,
+        || async {
+            let Ok(now) = c.block_locations("/disk/f").await else {
+                return false;
+            };
+            kept.iter().all(|&id| {
+                now.iter()
+                    .find(|b| b.block_id == id)
+                    .is_some_and(|b| b.locations.iter().any(|l| l.uuid == uuid))
+            })
+        },
+    )
+    .await?;
+    let m = metrics(cluster.datanode(victim).expect("running").http_addr).await?;
+    assert_eq!(metric(&m, &dead_label), Some(1), "{m}");
+    assert!(
+        read_file(&c, "/disk/f").await? == bytes,
+        "content after the restart"
     );
     cluster.shutdown().await
 }

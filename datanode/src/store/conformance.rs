@@ -241,7 +241,10 @@ fn recover_live_rbw_and_resume(store: &dyn BlockStore) {
     assert_eq!(w.block(), new);
     assert_eq!(w.len(), 131_072);
     // The old writer is cancelled.
-    let e = stale.append(&data[196_608..197_120], &[crc32c::crc32c(&data[196_608..197_120])]);
+    let e = stale.append(
+        &data[196_608..197_120],
+        &[crc32c::crc32c(&data[196_608..197_120])],
+    );
     assert!(matches!(e, Err(DatanodeError::Cancelled { .. })), "{e:?}");
     drop(stale);
     append_all(&mut w, &data[131_072..]);
@@ -295,7 +298,10 @@ fn stop_writer_freezes_the_length(store: &dyn BlockStore) {
             len: 65_536
         })
     );
-    let e = w.append(&data[65_536..66_048], &[crc32c::crc32c(&data[65_536..66_048])]);
+    let e = w.append(
+        &data[65_536..66_048],
+        &[crc32c::crc32c(&data[65_536..66_048])],
+    );
     assert!(e.is_err());
     drop(w);
     assert_eq!(store.stop_writer(61, 2), None);
@@ -536,6 +542,40 @@ fn data_dirs_must_agree_on_uuid() {
             .trim(),
         ua
     );
+}
+
+#[test]
+fn an_unusable_dir_at_open_is_out_of_service_when_tolerated() {
+    let root = tempfile::tempdir().unwrap();
+    let good = root.path().join("good");
+    // A regular file where a data dir should be: nothing can be created in it.
+    let bad = root.path().join("bad");
+    std::fs::write(&bad, b"not a directory").unwrap();
+    let d = vec![bad.clone(), good.clone()];
+
+    let e = DiskStore::open(&d, opts()).err().unwrap();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("1 of 2 data dirs unusable") && msg.contains(&*bad.to_string_lossy()),
+        "{msg}"
+    );
+
+    let s = DiskStore::open(&d, opts().with_failed_volumes_tolerated(1)).unwrap();
+    let vols = s.volumes();
+    assert!(vols[0].failed && !vols[1].failed, "{vols:?}");
+    for id in 0..4 {
+        let r = write(&s, BlockRef::new(id, 1), &pattern(1000, id as u8));
+        assert_eq!(r.volume, 1, "new replicas go to the good dir");
+    }
+    // Every dir unusable is never tolerated.
+    let e = DiskStore::open(&[bad.clone()], opts().with_failed_volumes_tolerated(1))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("1 of 1 data dirs unusable"), "{e}");
+    // The good dir's replicas survive a restart with the bad dir still bad.
+    drop(s);
+    let s = DiskStore::open(&d, opts().with_failed_volumes_tolerated(1)).unwrap();
+    assert_eq!(s.finalized().len(), 4);
 }
 
 #[test]

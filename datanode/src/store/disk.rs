@@ -53,9 +53,18 @@ pub struct DiskOptions {
     /// where page-cache growth is expensive (several datanodes on one VM),
     /// at the price of reading a freshly written replica from disk.
     pub drop_behind_writes: bool,
+    /// Data dirs that may be unusable at open (`[datanode]
+    /// failed_volumes_tolerated`, resolved to a count): such a dir starts
+    /// out of service instead of failing the open.
+    pub failed_volumes_tolerated: usize,
 }
 
 impl DiskOptions {
+    pub fn with_failed_volumes_tolerated(mut self, n: usize) -> Self {
+        self.failed_volumes_tolerated = n;
+        self
+    }
+
     pub fn with_reserved(mut self, reserved: u64) -> Self {
         self.reserved = reserved;
         self
@@ -298,7 +307,9 @@ impl DiskStore {
             ));
         }
         let mut volumes = Vec::new();
-        for d in dirs {
+        // Why each unusable dir is out of service, by volume index.
+        let mut down: Vec<(usize, String)> = Vec::new();
+        for (i, d) in dirs.iter().enumerate() {
             let v = Volume {
                 dir: d.clone(),
                 finalized: d.join("current").join("finalized"),
@@ -307,38 +318,79 @@ impl DiskStore {
                 inflight: AtomicU64::new(0),
                 failed: AtomicBool::new(false),
             };
-            for p in [&v.finalized, &v.rbw] {
-                fs::create_dir_all(p).map_err(|e| {
-                    DatanodeError::Storage(format!("{}: cannot create: {e}", p.display()))
-                })?;
+            let usable = [&v.finalized, &v.rbw]
+                .iter()
+                .try_for_each(|p| {
+                    fs::create_dir_all(p)
+                        .map_err(|e| format!("{}: cannot create: {e}", p.display()))
+                })
+                .and_then(|()| health::probe(&v));
+            if let Err(why) = usable {
+                down.push((i, why));
             }
             volumes.push(v);
         }
-        let uuid = establish_uuid(dirs)?;
+        let usable: Vec<PathBuf> = dirs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !down.iter().any(|(j, _)| j == i))
+            .map(|(_, d)| d.clone())
+            .collect();
+        let check_down = |down: &[(usize, String)]| {
+            if down.is_empty() {
+                return Ok(());
+            }
+            let why: Vec<&str> = down.iter().map(|(_, w)| w.as_str()).collect();
+            if down.len() > opts.failed_volumes_tolerated || down.len() == dirs.len() {
+                return Err(DatanodeError::Storage(format!(
+                    "{} of {} data dirs unusable, more than failed_volumes_tolerated = {}: {}",
+                    down.len(),
+                    dirs.len(),
+                    opts.failed_volumes_tolerated,
+                    why.join("; ")
+                )));
+            }
+            Ok(())
+        };
+        check_down(&down)?;
+        let uuid = establish_uuid(&usable)?;
 
-        let scans: Vec<io::Result<ScanResult>> = std::thread::scope(|s| {
+        let scans: Vec<Option<io::Result<ScanResult>>> = std::thread::scope(|s| {
             let handles: Vec<_> = volumes
                 .iter()
                 .enumerate()
-                .map(|(i, v)| s.spawn(move || scan_volume(i, v)))
+                .map(|(i, v)| {
+                    let skip = down.iter().any(|(j, _)| *j == i);
+                    s.spawn(move || (!skip).then(|| scan_volume(i, v)))
+                })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("volume scan panicked")))
+                        .unwrap_or_else(|_| Some(Err(io::Error::other("volume scan panicked"))))
                 })
                 .collect()
         });
         let mut finalized: HashMap<u64, Replica> = HashMap::new();
         let mut rbw = HashMap::new();
+        let mut scanned = Vec::new();
         for (i, scan) in scans.into_iter().enumerate() {
-            let scan = scan.map_err(|e| {
-                DatanodeError::Storage(format!(
-                    "{}: cannot scan replicas: {e}",
-                    volumes[i].dir.display()
-                ))
-            })?;
+            match scan {
+                None => {}
+                Some(Ok(r)) => scanned.push((i, r)),
+                Some(Err(e)) => down.push((
+                    i,
+                    format!("{}: cannot scan replicas: {e}", volumes[i].dir.display()),
+                )),
+            }
+        }
+        check_down(&down)?;
+        for (i, why) in &down {
+            volumes[*i].failed.store(true, Ordering::SeqCst);
+            warn!(dir = %volumes[*i].dir.display(), "data dir out of service from the start: {why}");
+        }
+        for (i, scan) in scanned {
             for r in scan.finalized {
                 volumes[i].used.fetch_add(r.len, Ordering::Relaxed);
                 match finalized.get(&r.block.id) {
@@ -376,6 +428,7 @@ impl DiskStore {
             replicas = finalized.len(),
             rbw = rbw.len(),
             volumes = volumes.len(),
+            failed = down.len(),
             "block store opened"
         );
         Ok(Self {
@@ -558,11 +611,8 @@ impl Inner {
         let bpc = BYTES_PER_CHECKSUM as u64;
         let stored_crcs = meta_len.saturating_sub(HEADER_LEN as u64) / 4;
         let holds = data_len.min(stored_crcs * bpc);
-        let short = |good: u64| {
-            unrecoverable(format!(
-                "{len} bytes wanted but only {good} bytes are good"
-            ))
-        };
+        let short =
+            |good: u64| unrecoverable(format!("{len} bytes wanted but only {good} bytes are good"));
         if holds < len {
             return Err(short(holds));
         }
@@ -605,16 +655,15 @@ impl Inner {
             let mut last = vec![0u8; tail as usize];
             data.read_exact_at(&mut last, len - tail)
                 .map_err(io(block, "read data"))?;
-            meta.write_all_at(
-                &crc32c::crc32c(&last).to_be_bytes(),
-                crc_offset(len / bpc),
-            )
-            .map_err(io(block, "write checksums"))?;
+            meta.write_all_at(&crc32c::crc32c(&last).to_be_bytes(), crc_offset(len / bpc))
+                .map_err(io(block, "write checksums"))?;
         }
         meta.write_all_at(&MetaHeader::unfinalized(BYTES_PER_CHECKSUM).encode(), 0)
             .map_err(io(block, "write meta header"))?;
-        data.seek(SeekFrom::End(0)).map_err(io(block, "seek data"))?;
-        meta.seek(SeekFrom::End(0)).map_err(io(block, "seek meta"))?;
+        data.seek(SeekFrom::End(0))
+            .map_err(io(block, "seek data"))?;
+        meta.seek(SeekFrom::End(0))
+            .map_err(io(block, "seek meta"))?;
         vol.used.fetch_add(len, Ordering::Relaxed);
         slot.written.store(len, Ordering::Relaxed);
         info!(block_id = block.id, len, "recovered replica as {block}");
@@ -775,7 +824,10 @@ impl BlockStore for DiskStore {
         inner.take_over(&old, &slot, len).inspect_err(|e| {
             // The replica is stale and could not be brought up to date:
             // it goes, files and all.
-            warn!(block_id = block.id, "recovery of {block} failed, discarding the replica: {e}");
+            warn!(
+                block_id = block.id,
+                "recovery of {block} failed, discarding the replica: {e}"
+            );
             let mine = {
                 let mut rbw = inner.rbw.lock();
                 let mine = rbw.get(&block.id).is_some_and(|s| Arc::ptr_eq(s, &slot));

@@ -37,7 +37,7 @@ fn is_full(e: &io::Error) -> bool {
 }
 
 /// Probes one volume; the error says what failed.
-fn probe(v: &Volume) -> std::result::Result<(), String> {
+pub(super) fn probe(v: &Volume) -> std::result::Result<(), String> {
     for d in [&v.finalized, &v.rbw] {
         fs::read_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
