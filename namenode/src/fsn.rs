@@ -200,6 +200,10 @@ pub struct FsNamesystem {
     pipelines: HashMap<u64, Vec<String>>,
     /// Files whose lease the namenode is recovering, with when it started.
     recovering: HashMap<u64, Instant>,
+    /// Datanodes not in service (decommissioning or decommissioned), as
+    /// recorded in the store: applied when they register, so a namenode
+    /// restart does not end a decommission.
+    admin: HashMap<String, AdminState>,
 }
 
 /// Sum of the blocks' lengths (saturating: lengths come from clients).
@@ -260,6 +264,7 @@ impl FsNamesystem {
             ),
             None => bad += 1,
         })?;
+        let admin: HashMap<String, AdminState> = ns.admin_states()?.into_iter().collect();
         let mut leases = Leases::new();
         ns.scan_ids(b'u', &mut |id, v| {
             leases.add(&String::from_utf8_lossy(v), id, now);
@@ -291,6 +296,7 @@ impl FsNamesystem {
             balancer: None,
             pipelines: HashMap::new(),
             recovering: HashMap::new(),
+            admin,
             cfg,
         };
         fsn.update_safemode(now);
@@ -1542,6 +1548,12 @@ impl FsNamesystem {
     ) -> String {
         let uuid = id.uuid.clone();
         let (rack, replaced) = self.dns.register(id, stats, now);
+        if let (Some(&state), Some(n)) = (self.admin.get(&uuid), self.dns.get_mut(&uuid)) {
+            if n.admin != state {
+                n.admin = state;
+                tracing::info!(node = %uuid, state = state.as_str(), "datanode admin state restored");
+            }
+        }
         for old in replaced {
             for b in &old.blocks {
                 self.blocks.remove_location(*b, &old.id.uuid);

@@ -175,6 +175,7 @@ impl FsNamesystem {
             .filter(|n| n.live && n.admin == AdminState::Decommissioning)
             .map(|n| n.id.uuid.clone())
             .collect();
+        let mut done = Vec::new();
         for uuid in draining {
             let left = short.get(&uuid).copied().unwrap_or(0);
             if let Some(n) = self.dns.get_mut(&uuid) {
@@ -182,8 +183,12 @@ impl FsNamesystem {
                 if left == 0 {
                     n.admin = AdminState::Decommissioned;
                     tracing::info!(node = %uuid, addr = %n.id.data_addr, "decommission complete");
+                    done.push((uuid.clone(), AdminState::Decommissioned));
                 }
             }
+        }
+        if let Err(e) = self.record_admin(done) {
+            tracing::error!(error = %e, "cannot record decommissioned datanodes");
         }
         if summary.scheduled > 0 || summary.deletions > 0 {
             tracing::debug!(?summary, "replication pass");
@@ -435,7 +440,25 @@ impl FsNamesystem {
                 out.push(n.id.clone());
             }
         }
+        self.record_admin(out.iter().map(|n| (n.uuid.clone(), to)).collect())?;
         Ok(out)
+    }
+
+    /// Persists datanodes' admin states (applied again at registration
+    /// after a namenode restart).
+    fn record_admin(&mut self, states: Vec<(String, AdminState)>) -> NnResult<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut txn = Txn::default();
+        for (u, s) in states {
+            txn.put_admin(&u, s);
+            match s {
+                AdminState::InService => self.admin.remove(&u),
+                s => self.admin.insert(u, s),
+            };
+        }
+        self.ns.commit(txn)
     }
 
     /// Starts decommissioning the datanodes `spec` names (uuid, data

@@ -17,7 +17,7 @@
 
 use crate::error::NnResult;
 use crate::store::{Batch, KvStore};
-use crate::types::{Block, Inode, InodeKind};
+use crate::types::{AdminState, Block, Inode, InodeKind};
 use prost::Message;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -69,6 +69,14 @@ pub fn meta_key(name: &str) -> Vec<u8> {
     let mut k = vec![b'm'];
     k.extend_from_slice(name.as_bytes());
     k
+}
+
+/// Prefix of the keys holding datanodes' admin states (`m` + `admin/` + uuid).
+pub const ADMIN_PREFIX: &str = "admin/";
+
+/// Where a datanode's admin state (decommissioning, decommissioned) is kept.
+pub fn admin_key(uuid: &str) -> Vec<u8> {
+    meta_key(&format!("{ADMIN_PREFIX}{uuid}"))
 }
 
 fn be_u64(b: &[u8]) -> Option<u64> {
@@ -314,6 +322,29 @@ impl Namespace {
         (id, self.counters.genstamp)
     }
 
+    /// Every datanode admin state recorded with [`Txn::put_admin`].
+    pub fn admin_states(&self) -> NnResult<Vec<(String, AdminState)>> {
+        let prefix = admin_key("");
+        let mut out = Vec::new();
+        self.store.scan(&prefix, &prefix, &mut |k, v| {
+            let uuid = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+            let state = match v {
+                b if b == AdminState::Decommissioning.as_str().as_bytes() => {
+                    Some(AdminState::Decommissioning)
+                }
+                b if b == AdminState::Decommissioned.as_str().as_bytes() => {
+                    Some(AdminState::Decommissioned)
+                }
+                _ => None,
+            };
+            if let Some(s) = state {
+                out.push((uuid, s));
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
     pub fn inode(&self, id: u64) -> NnResult<Option<Inode>> {
         match self.store.get(&inode_key(id))? {
             Some(v) => Ok(Some(decode_inode(&v)?)),
@@ -420,6 +451,13 @@ impl Txn {
     }
     pub fn del_uc(&mut self, inode: u64) {
         self.batch.delete(uc_key(inode));
+    }
+    /// Records a datanode's admin state; in service is the absence of a key.
+    pub fn put_admin(&mut self, uuid: &str, state: AdminState) {
+        match state {
+            AdminState::InService => self.batch.delete(admin_key(uuid)),
+            s => self.batch.put(admin_key(uuid), s.as_str().as_bytes().to_vec()),
+        }
     }
 }
 

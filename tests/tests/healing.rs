@@ -217,7 +217,7 @@ async fn setrep_lowers_and_raises_replication() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn decommissioning_copies_replicas_away_while_reads_go_on() -> anyhow::Result<()> {
-    let cluster = four_nodes().await?;
+    let mut cluster = four_nodes().await?;
     let c = cluster.client().await?;
     let bytes = data(3 * MB + 5, 15);
     write_file(&c, "/dec/f", &bytes).await?;
@@ -258,6 +258,21 @@ async fn decommissioning_copies_replicas_away_while_reads_go_on() -> anyhow::Res
         report.contains("Decommission Status : Decommissioned"),
         "{report}"
     );
+
+    // The state survives a namenode restart (HDFS keeps it in its exclude
+    // file): the node comes back Decommissioned, not in service.
+    cluster.restart_namenode().await?;
+    let c = cluster.client().await?;
+    wait_for("the datanodes to re-register", HEAL, || async {
+        matches!(c.datanode_report().await, Ok(r) if r.iter().filter(|d| d.live).count() == 4)
+    })
+    .await?;
+    let r = c.datanode_report().await?;
+    let me_state = r
+        .iter()
+        .find(|d| d.info.uuid == uuid)
+        .map(|d| d.admin_state.clone());
+    assert_eq!(me_state.as_deref(), Some("Decommissioned"), "{r:?}");
 
     // Back in service: the surplus replicas are deleted.
     c.recommission(&uuid).await?;
