@@ -284,7 +284,9 @@ impl FsNamesystem {
             match self.start_recovery(inode, &file, now) {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}
-                Err(e) => tracing::error!(file = %file, error = %e, "lease recovery failed to start"),
+                Err(e) => {
+                    tracing::error!(file = %file, error = %e, "lease recovery failed to start")
+                }
             }
         }
         out
@@ -337,7 +339,13 @@ impl FsNamesystem {
                 .map(|n| (n.id.uuid.clone(), n.id.data_addr.clone()))
                 .collect();
         }
-        tracing::info!(file, block_id = block.id, new_genstamp, targets = targets.len(), "lease recovery: recovering the last block");
+        tracing::info!(
+            file,
+            block_id = block.id,
+            new_genstamp,
+            targets = targets.len(),
+            "lease recovery: recovering the last block"
+        );
         Ok(Some(BlockRecovery {
             file: file.to_string(),
             inode: inode.id,
@@ -376,7 +384,11 @@ impl FsNamesystem {
             && inode.blocks.last().map(|b| (b.id, b.genstamp))
                 == Some((rec.block.id, rec.block.genstamp));
         if !current {
-            tracing::info!(file, block_id = rec.block.id, "block recovery overtaken; ignored");
+            tracing::info!(
+                file,
+                block_id = rec.block.id,
+                "block recovery overtaken; ignored"
+            );
             return Ok(());
         }
         let mut txn = Txn::default();
@@ -392,7 +404,11 @@ impl FsNamesystem {
                 };
                 self.drop_blocks(&dropped, &mut txn);
                 self.pipelines.remove(&rec.block.id);
-                tracing::info!(file, block_id = rec.block.id, "lease recovery: no replica of the last block exists; dropped it");
+                tracing::info!(
+                    file,
+                    block_id = rec.block.id,
+                    "lease recovery: no replica of the last block exists; dropped it"
+                );
             }
             RecoveryOutcome::Finalized { len, nodes } => {
                 let b = Block {
@@ -427,7 +443,14 @@ impl FsNamesystem {
                         n.blocks.insert(b.id);
                     }
                 }
-                tracing::info!(file, block_id = b.id, genstamp = b.genstamp, length = len, replicas = nodes.len(), "lease recovery: last block finalized");
+                tracing::info!(
+                    file,
+                    block_id = b.id,
+                    genstamp = b.genstamp,
+                    length = len,
+                    replicas = nodes.len(),
+                    "lease recovery: last block finalized"
+                );
             }
         }
         self.close_recovered(&mut inode, &mut txn);
