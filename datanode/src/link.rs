@@ -270,13 +270,22 @@ impl Heartbeat {
 
     async fn block_report(&mut self) -> Result<(), String> {
         let store = self.node.store.clone();
-        let finalized = tokio::task::spawn_blocking(move || store.finalized())
-            .await
-            .map_err(|e| e.to_string())?;
+        let (finalized, rbw) =
+            tokio::task::spawn_blocking(move || (store.finalized(), store.being_written()))
+                .await
+                .map_err(|e| e.to_string())?;
         let n = finalized.len();
         let req = pb::BlockReportRequest {
             uuid: self.node.uuid.clone(),
             finalized: finalized.iter().map(block_of).collect(),
+            being_written: rbw
+                .iter()
+                .map(|(b, len)| pb::Block {
+                    block_id: b.id,
+                    genstamp: b.genstamp,
+                    num_bytes: *len,
+                })
+                .collect(),
         };
         let resp = match timeout(BLOCK_REPORT_TIMEOUT, self.client.block_report(req)).await {
             Ok(Ok(r)) => r.into_inner(),

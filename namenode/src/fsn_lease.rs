@@ -178,6 +178,35 @@ impl FsNamesystem {
         })
     }
 
+    /// The replicas in rbw a datanode reported (full block report) that
+    /// are stale and must go: an unknown block, an older generation stamp,
+    /// or a complete block that has finalized replicas. Replicas of blocks
+    /// still being written at the current stamp stay (lease recovery may
+    /// need them).
+    pub fn stale_being_written(&self, uuid: &str, rbw: &[Block]) -> Vec<Block> {
+        if self.dns.live(uuid).is_none() {
+            return Vec::new();
+        }
+        let stale: Vec<Block> = rbw
+            .iter()
+            .filter(|b| match self.blocks.get(b.id) {
+                None => true,
+                Some(info) => {
+                    b.genstamp < info.genstamp || (info.complete && !info.locations.is_empty())
+                }
+            })
+            .copied()
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(
+                node = uuid,
+                replicas = stale.len(),
+                "deleting stale replicas left in rbw"
+            );
+        }
+        stale
+    }
+
     /// A new generation stamp (made durable by the next commit).
     fn next_genstamp(&mut self) -> u64 {
         let c = self.ns.counters_mut();

@@ -40,6 +40,12 @@ async fn a_datanode_lost_mid_write_does_not_fail_the_write() -> anyhow::Result<(
     // Replication 3 on three datanodes: every one is in the pipeline.
     let victim = 1;
     cluster.stop_datanode(victim).await?;
+    let rbw = |d: &std::path::PathBuf| d.join(format!("current/rbw/blk_{}", third.block_id));
+    let dirs = cluster.datanode_dirs(victim).to_vec();
+    assert!(
+        dirs.iter().any(|d| rbw(d).exists()),
+        "the stopped datanode holds part of the third block in rbw"
+    );
     w.write(&bytes[2 * MB + 700_000..]).await?;
     w.close().await?;
 
@@ -75,6 +81,11 @@ async fn a_datanode_lost_mid_write_does_not_fail_the_write() -> anyhow::Result<(
         .unwrap();
     assert_eq!(b.genstamp, recovered.genstamp);
     assert!(read_file(&c, "/pr/f").await? == bytes);
+    // Its stale rbw replica (old stamp) was reported and deleted.
+    wait_for("the stale rbw replica deleted", HEAL, || async {
+        dirs.iter().all(|d| !rbw(d).exists())
+    })
+    .await?;
     let fsck = c.fsck("/pr", false).await?;
     assert!(fsck.is_healthy(), "{fsck:?}");
     Ok(())

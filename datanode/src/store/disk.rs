@@ -962,6 +962,16 @@ impl BlockStore for DiskStore {
         self.inner.finalized.read().values().cloned().collect()
     }
 
+    fn being_written(&self) -> Vec<(BlockRef, u64)> {
+        self.inner
+            .rbw
+            .lock()
+            .values()
+            .filter(|s| !self.inner.volumes[s.volume].failed.load(Ordering::SeqCst))
+            .map(|s| (s.block, s.written.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     fn check_volumes(&self) -> Vec<super::FailedVolume> {
         self.check_volumes_now()
     }

@@ -273,6 +273,15 @@ impl BlockStore for MemStore {
             .collect()
     }
 
+    fn being_written(&self) -> Vec<(BlockRef, u64)> {
+        self.inner
+            .lock()
+            .rbw
+            .values()
+            .map(|s| (s.block, s.data.len() as u64))
+            .collect()
+    }
+
     fn volumes(&self) -> Vec<VolumeReport> {
         let g = self.inner.lock();
         vec![VolumeReport {

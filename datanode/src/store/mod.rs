@@ -143,6 +143,10 @@ pub trait BlockStore: Send + Sync + 'static {
     /// Every finalized replica (for full block reports).
     fn finalized(&self) -> Vec<Replica>;
 
+    /// Every replica in rbw with the bytes it holds (for full block
+    /// reports: the namenode deletes the stale ones).
+    fn being_written(&self) -> Vec<(BlockRef, u64)>;
+
     /// Space per volume.
     fn volumes(&self) -> Vec<VolumeReport>;
 
