@@ -3,22 +3,11 @@
 
 mod common;
 
-use common::{data, sha256_hex};
+use common::{data, ok, sha256_hex};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tusk_tests::{wait_for, LocalCluster};
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 fn fails(out: &std::process::Output) -> String {
     assert_eq!(

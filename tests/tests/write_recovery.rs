@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{data, read_file, sha256_hex};
+use common::{data, ok, read_file, sha256_hex};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -201,17 +201,6 @@ async fn recover_lease_after_the_soft_limit() -> anyhow::Result<()> {
         "{err}"
     );
     Ok(())
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Length of a file as the namenode reports it (committed blocks while it

@@ -134,6 +134,20 @@ struct RbwSlot {
     io: Mutex<()>,
 }
 
+impl RbwSlot {
+    /// A new slot owned by the writer being created.
+    fn live(block: BlockRef, volume: usize) -> Arc<Self> {
+        Arc::new(RbwSlot {
+            block,
+            volume,
+            written: AtomicU64::new(0),
+            active: AtomicBool::new(true),
+            cancelled: AtomicBool::new(false),
+            io: Mutex::new(()),
+        })
+    }
+}
+
 fn subdir(id: u64) -> PathBuf {
     PathBuf::from(format!("subdir{}", (id >> 16) & 0x1f))
         .join(format!("subdir{}", (id >> 8) & 0x1f))
@@ -715,14 +729,7 @@ impl BlockStore for DiskStore {
                 }
             }
             let volume = inner.choose_volume(block, expected_len)?;
-            let slot = Arc::new(RbwSlot {
-                block,
-                volume,
-                written: AtomicU64::new(0),
-                active: AtomicBool::new(true),
-                cancelled: AtomicBool::new(false),
-                io: Mutex::new(()),
-            });
+            let slot = RbwSlot::live(block, volume);
             let old = rbw.insert(block.id, slot.clone());
             (slot, old)
         };
@@ -810,14 +817,7 @@ impl BlockStore for DiskStore {
                 OldReplica::Rbw(s) => s.volume,
                 OldReplica::Finalized(r) => r.volume,
             };
-            let slot = Arc::new(RbwSlot {
-                block,
-                volume,
-                written: AtomicU64::new(0),
-                active: AtomicBool::new(true),
-                cancelled: AtomicBool::new(false),
-                io: Mutex::new(()),
-            });
+            let slot = RbwSlot::live(block, volume);
             rbw.insert(block.id, slot.clone());
             (old, slot)
         };

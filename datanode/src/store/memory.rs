@@ -57,6 +57,45 @@ impl MemStore {
     }
 }
 
+impl MemStore {
+    /// Puts an rbw slot holding `data` (with its CRCs) for `block` and
+    /// returns its writer, positioned at the end of `data`.
+    fn start_writer(
+        &self,
+        g: &mut MemInner,
+        block: BlockRef,
+        data: Vec<u8>,
+        crcs: Vec<u32>,
+        reserved: u64,
+    ) -> Box<dyn ReplicaWriter> {
+        g.next_writer += 1;
+        let writer = g.next_writer;
+        let len = data.len() as u64;
+        let mut sha = Sha256::new();
+        sha.update(&data);
+        g.rbw.insert(
+            block.id,
+            MemRbw {
+                block,
+                data,
+                crcs,
+                active: true,
+                writer,
+            },
+        );
+        Box::new(MemWriter {
+            inner: self.inner.clone(),
+            block,
+            writer,
+            len,
+            sha,
+            partial: len % BYTES_PER_CHECKSUM as u64 != 0,
+            reserved_left: reserved,
+            capacity: self.capacity,
+        })
+    }
+}
+
 impl BlockStore for MemStore {
     fn uuid(&self) -> &str {
         &self.uuid
@@ -93,29 +132,8 @@ impl BlockStore for MemStore {
         if let Some(old) = g.rbw.remove(&block.id) {
             g.used -= old.data.len() as u64;
         }
-        g.next_writer += 1;
-        let writer = g.next_writer;
         g.reserved_inflight += expected_len;
-        g.rbw.insert(
-            block.id,
-            MemRbw {
-                block,
-                data: Vec::new(),
-                crcs: Vec::new(),
-                active: true,
-                writer,
-            },
-        );
-        Ok(Box::new(MemWriter {
-            inner: self.inner.clone(),
-            block,
-            writer,
-            len: 0,
-            sha: Sha256::new(),
-            partial: false,
-            reserved_left: expected_len,
-            capacity: self.capacity,
-        }))
+        Ok(self.start_writer(&mut g, block, Vec::new(), Vec::new(), expected_len))
     }
 
     fn recover(&self, block: BlockRef, len: u64) -> Result<Box<dyn ReplicaWriter>> {
@@ -164,31 +182,8 @@ impl BlockStore for MemStore {
         if let Some(last) = crcs.len().checked_sub(1) {
             crcs[last] = crc32c::crc32c(&data[last * bpc..]);
         }
-        let mut sha = Sha256::new();
-        sha.update(&data);
         g.used += len;
-        g.next_writer += 1;
-        let writer = g.next_writer;
-        g.rbw.insert(
-            block.id,
-            MemRbw {
-                block,
-                data,
-                crcs,
-                active: true,
-                writer,
-            },
-        );
-        Ok(Box::new(MemWriter {
-            inner: self.inner.clone(),
-            block,
-            writer,
-            len,
-            sha,
-            partial: len % BYTES_PER_CHECKSUM as u64 != 0,
-            reserved_left: 0,
-            capacity: self.capacity,
-        }))
+        Ok(self.start_writer(&mut g, block, data, crcs, 0))
     }
 
     fn stop_writer(&self, block_id: u64, new_genstamp: u64) -> Option<ReplicaState> {

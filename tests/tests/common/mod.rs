@@ -54,3 +54,15 @@ pub async fn read_file(c: &DfsClient, path: &str) -> Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Asserts a command succeeded (showing its output otherwise) and returns stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
