@@ -2,7 +2,7 @@
 //! fresh machine needs nothing but the Rust toolchain to build Tusk.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tusk.proto", "proto/yarn.proto"];
+    let files = ["proto/tusk.proto", "proto/yarn.proto", "proto/mr.proto"];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -17,3 +17,8 @@ pub const ERROR_CLASS_HEADER: &str = "x-tusk-error";
 pub mod yarn {
     tonic::include_proto!("tusk.yarn");
 }
+
+/// The MapReduce application master's protocol (`proto/mr.proto`).
+pub mod mr {
+    tonic::include_proto!("tusk.mr");
+}
