@@ -2,18 +2,23 @@
 #
 # The sourcing script sets: SCRIPT (its name, for messages), repo, BIN, pids,
 # logs, DATANODES, READY_TIMEOUT, and NN_HTTP (the namenode's HTTP "ip:port").
+# Optionally RM_HTTP (the resource manager's HTTP "ip:port") and NODEMANAGERS:
+# then wait_ready also waits for the resource manager and for that many node
+# managers to have registered with it.
 
 die() { echo "$SCRIPT: $*" >&2; exit 1; }
 
+# ensure_binaries [EXTRA...]: namenode, datanode, dfs and EXTRA must be in $BIN
+# (built when TUSK_BIN_DIR is not set).
 ensure_binaries() {
-  local missing=0
-  for b in namenode datanode dfs; do [[ -x $BIN/$b ]] || missing=1; done
+  local missing=0 b
+  for b in namenode datanode dfs "$@"; do [[ -x $BIN/$b ]] || missing=1; done
   if [[ $missing == 1 ]]; then
     if [[ -z "${TUSK_BIN_DIR:-}" ]]; then
       echo "$SCRIPT: building release binaries..." >&2
       (cd "$repo" && cargo build --release --bins -q) || die "build failed"
     else
-      die "missing binaries in $BIN (namenode, datanode, dfs)"
+      die "missing binaries in $BIN (namenode, datanode, dfs $*)"
     fi
   fi
 }
@@ -25,7 +30,7 @@ running() {
   pid=$(cat "$f")
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
   # Guard against pid reuse: the process must be one of our binaries.
-  grep -q "$BIN/\|tusk\|namenode\|datanode" "/proc/$pid/cmdline" 2>/dev/null
+  grep -q "$BIN/\|tusk\|namenode\|datanode\|resourcemanager\|nodemanager" "/proc/$pid/cmdline" 2>/dev/null
 }
 
 # stop_role ROLE: SIGTERM, then SIGKILL after 10 s; removes the pid file.
@@ -52,20 +57,39 @@ nn_metric() {
     awk -v m="$1" '$1 == m { print $2; exit }'
 }
 
-# wait_ready: until every datanode is live and safe mode is off, or die.
+# rm_metric NAME -> its value from the resource manager's /metrics, or "".
+rm_metric() {
+  { curl -fsS --max-time 2 "http://$RM_HTTP/metrics" 2>/dev/null || true; } |
+    awk -v m="$1" '$1 == m { print $2; exit }'
+}
+
+# wait_ready: until every datanode is live and safe mode is off (and, with
+# RM_HTTP set, every node manager registered with the resource manager), or die.
 wait_ready() {
-  local deadline=$((SECONDS + READY_TIMEOUT)) live safe i
+  local deadline=$((SECONDS + READY_TIMEOUT)) live safe i nms=${NODEMANAGERS:-0} active=
+  [[ -n ${RM_HTTP:-} ]] || nms=0
   while ((SECONDS < deadline)); do
     running namenode || die "namenode exited; see $logs/namenode.log"
     for i in $(seq 1 "$DATANODES"); do
       running "datanode-$i" || die "datanode-$i exited; see $logs/datanode-$i.log"
     done
+    if ((nms > 0)); then
+      running resourcemanager || die "resourcemanager exited; see $logs/resourcemanager.log"
+      for i in $(seq 1 "$nms"); do
+        running "nodemanager-$i" || die "nodemanager-$i exited; see $logs/nodemanager-$i.log"
+      done
+      active=$(rm_metric tusk_resourcemanager_active_nodes)
+    fi
     live=$(nn_metric tusk_namenode_live_datanodes)
     safe=$(nn_metric tusk_namenode_safe_mode)
-    if [[ -n $live && $live -ge $DATANODES && $safe == 0 ]]; then
+    if [[ -n $live && $live -ge $DATANODES && $safe == 0 ]] &&
+      { ((nms == 0)) || [[ -n $active && $active -ge $nms ]]; }; then
       return 0
     fi
     sleep 0.2
   done
+  if ((nms > 0)); then
+    die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}, node managers registered: ${active:-?}/$nms); logs in $logs"
+  fi
   die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}); logs in $logs"
 }

@@ -60,6 +60,8 @@ pub struct TuskConfig {
     pub cluster: ClusterConfig,
     pub namenode: NamenodeConfig,
     pub datanode: DatanodeConfig,
+    pub resourcemanager: ResourceManagerConfig,
+    pub nodemanager: NodeManagerConfig,
 }
 
 /// `[cluster]`: settings every daemon of the cluster must agree on.
@@ -231,6 +233,106 @@ impl Default for DatanodeConfig {
             scan_period: Dur(Duration::from_secs(3 * 7 * 24 * 3600)),
             volume_check_interval: Dur(Duration::from_secs(30)),
             failed_volumes_tolerated: -1,
+        }
+    }
+}
+
+/// `[resourcemanager]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ResourceManagerConfig {
+    /// RPC listen address (ApplicationClient, ApplicationMaster, ResourceTracker).
+    pub rpc_addr: String,
+    /// HTTP listen address (status page, /metrics, /ws/v1/cluster/apps).
+    pub http_addr: String,
+    /// Where the application store (sled) and `resourcemanager.addr` /
+    /// `resourcemanager-http.addr` live.
+    pub state_dir: PathBuf,
+    /// Missed scheduling opportunities (a node with room offered to an
+    /// application none of whose requests at that priority may take it)
+    /// after which requests with preferred hosts may take a rack-local
+    /// container (Hadoop's `yarn.scheduler.capacity.node-locality-delay`).
+    pub node_locality_delay: u32,
+    /// Missed scheduling opportunities after which such a request may take a
+    /// container anywhere (must be at least `node_locality_delay`).
+    pub rack_locality_delay: u32,
+    /// Application master attempts before an application fails (Hadoop's
+    /// `yarn.resourcemanager.am.max-attempts`, 2); a submission may ask for fewer.
+    pub max_am_attempts: u32,
+    /// How long an application master may keep running after it unregistered
+    /// before the node managers kill it and clean the application up.
+    pub am_finish_grace: Dur,
+    /// An application master that neither registers nor allocates for this
+    /// long is declared hung: its container is killed and the attempt fails
+    /// (Hadoop's `yarn.am.liveness-monitor.expiry-interval-ms`, 10 min).
+    pub am_expiry: Dur,
+}
+
+impl Default for ResourceManagerConfig {
+    fn default() -> Self {
+        Self {
+            rpc_addr: "0.0.0.0:8032".into(),
+            http_addr: "0.0.0.0:8088".into(),
+            state_dir: PathBuf::from("rm"),
+            node_locality_delay: 10,
+            rack_locality_delay: 20,
+            max_am_attempts: 2,
+            am_finish_grace: Dur(Duration::from_secs(5)),
+            am_expiry: Dur(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// `[nodemanager]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NodeManagerConfig {
+    /// The resource manager's RPC address.
+    pub rm: String,
+    /// The namenode's RPC address (localization; `TUSK_NAMENODE` of containers).
+    pub namenode: String,
+    /// ContainerManager listen address.
+    pub rpc_addr: String,
+    /// Shuffle service listen address.
+    pub shuffle_addr: String,
+    /// HTTP listen address (`/metrics`, `/health`).
+    pub http_addr: String,
+    /// Host identity for locality; must match the datanode beside it.
+    /// Defaults to the IP of `rpc_addr`, or 127.0.0.1 when that is a wildcard
+    /// (the datanode's rule).
+    pub host: Option<String>,
+    /// Containers' working dirs and applications' local dirs (map outputs).
+    pub local_dir: PathBuf,
+    /// Container stdout/stderr; defaults to `<local_dir>/logs`.
+    pub log_dir: Option<PathBuf>,
+    /// Where `nodemanager.addr` and friends are written; defaults to `local_dir`.
+    pub state_dir: Option<PathBuf>,
+    /// Memory offered to containers.
+    pub memory: Size,
+    /// Virtual cores offered to containers.
+    pub vcores: u32,
+    /// How often each container's process tree memory is measured.
+    pub memory_check_interval: Dur,
+    /// Time between SIGTERM and SIGKILL when a container is stopped.
+    pub kill_grace: Dur,
+}
+
+impl Default for NodeManagerConfig {
+    fn default() -> Self {
+        Self {
+            rm: "127.0.0.1:8032".into(),
+            namenode: "127.0.0.1:9000".into(),
+            rpc_addr: "0.0.0.0:8040".into(),
+            shuffle_addr: "0.0.0.0:13562".into(),
+            http_addr: "0.0.0.0:8042".into(),
+            host: None,
+            local_dir: PathBuf::from("nm-local"),
+            log_dir: None,
+            state_dir: None,
+            memory: Size(8 << 30),
+            vcores: 8,
+            memory_check_interval: Dur(Duration::from_secs(1)),
+            kill_grace: Dur(Duration::from_millis(250)),
         }
     }
 }

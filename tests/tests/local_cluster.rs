@@ -26,7 +26,11 @@ fn fails(out: &std::process::Output) -> String {
 fn the_dfs_shell_works_like_hdfs_dfs() -> anyhow::Result<()> {
     let cl = LocalCluster::start(3, Some("[cluster]\nblock_size = \"1MiB\"\n"))?;
     let st = cl.script("status")?;
-    assert_eq!(st.matches("running").count(), 4, "{st}");
+    // A namenode, a resource manager, and a datanode + node manager per host.
+    assert_eq!(st.matches("running").count(), 8, "{st}");
+    for role in ["namenode", "resourcemanager", "datanode-3", "nodemanager-3"] {
+        assert!(st.contains(role), "{role} in {st}");
+    }
 
     let dir = tempfile::tempdir()?;
     let local = dir.path().join("in.bin");
@@ -256,7 +260,7 @@ fn start_is_idempotent_and_brings_back_a_killed_datanode() -> anyhow::Result<()>
     assert_eq!(cl.pid("namenode")?, nn);
     assert_ne!(cl.pid("datanode-2")?, 0);
     let st = cl.script("status")?;
-    assert_eq!(st.matches("running").count(), 4, "{st}");
+    assert_eq!(st.matches("running").count(), 8, "{st}");
     Ok(())
 }
 

@@ -1,0 +1,67 @@
+//! `resourcemanager`: flags → config → `tusk_mapreduce::yarn::rm::start`,
+//! until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+use tusk_common::TuskConfig;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "resourcemanager",
+    about = "Tusk resource manager: schedules containers on the node managers"
+)]
+struct Args {
+    /// Cluster configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// RPC listen address (port 0 = any).
+    #[arg(long)]
+    rpc_addr: Option<String>,
+    /// HTTP listen address (port 0 = any).
+    #[arg(long)]
+    http_addr: Option<String>,
+    /// Application store and resourcemanager.addr / resourcemanager-http.addr.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let args = Args::parse();
+    let mut cfg = TuskConfig::load_or_default(args.config.as_deref())?;
+    let rm = &mut cfg.resourcemanager;
+    if let Some(v) = args.rpc_addr {
+        rm.rpc_addr = v;
+    }
+    if let Some(v) = args.http_addr {
+        rm.http_addr = v;
+    }
+    if let Some(v) = args.state_dir {
+        rm.state_dir = v;
+    }
+    let handle = tusk_mapreduce::yarn::rm::start(cfg)
+        .await
+        .context("resourcemanager")?;
+    wait_for_signal().await?;
+    handle.shutdown().await
+}
+
+/// Tusk's subscriber, with this crate's logs at info unless RUST_LOG says otherwise.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn,tusk_mapreduce=info,tusk_common=info");
+    }
+    tusk_common::logging::init("info");
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The resource manager: node managers register and heartbeat, clients
+//! submit applications, application masters allocate containers.
+//!
+//! Workers (stopped in this order by [`RmHandle::shutdown`]):
+//! 1. `rpc-server` (`rpc.rs`): ResourceTracker, ApplicationClient,
+//!    ApplicationMaster on one port.
+//! 2. `http-server` (`http.rs`): `/`, `/metrics`, `/ws/v1/cluster/apps`.
+//! 3. `liveness`: every `min(heartbeat_interval, dead_after / 4)`, declares
+//!    silent node managers lost and finishes applications whose AM outlived
+//!    its grace (`state.rs`, [`state::RmState::tick`]).
+//!
+//! The state machine (`state.rs`) is plain Rust behind one mutex; AM
+//! containers it decides to launch are started here, off the lock.
+//! Applications are stored in sled (`store.rs`); see docs/ARCHITECTURE.md
+//! ("Compute layer") for what a restart does to them.
+
+mod http;
+mod rpc;
+pub(crate) mod state;
+pub(crate) mod store;
+
+use crate::yarn::client::NmClient;
+use crate::yarn::scheduler::SchedulerConfig;
+use anyhow::Context as _;
+use parking_lot::Mutex;
+use state::{Launch, RmState, Settings};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use tusk_common::TuskConfig;
+
+/// A running resource manager.
+pub struct RmHandle {
+    /// Bound RPC address.
+    pub rpc_addr: SocketAddr,
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    rm: Arc<Rm>,
+    workers: Vec<(&'static str, watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+impl RmHandle {
+    /// Stops the workers in order. Application state is in the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        for (name, stop, mut task) in self.workers {
+            stop.send_replace(true);
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                warn!(
+                    worker = name,
+                    "resource manager worker did not stop in 5s; aborting it"
+                );
+                task.abort();
+            }
+        }
+        let store = self.rm.state.lock().store();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await?
+            .map_err(anyhow::Error::msg)?;
+        info!("resource manager stopped");
+        Ok(())
+    }
+}
+
+/// Shared by the RPC services, the HTTP server and the liveness worker.
+pub(crate) struct Rm {
+    pub state: Mutex<RmState>,
+    pub started_ms: u64,
+}
+
+impl Rm {
+    /// Starts AM containers on their node managers, off the lock; a launch
+    /// that fails fails the attempt (which may launch the next one).
+    pub fn launch(self: &Arc<Self>, launches: Vec<Launch>) {
+        for l in launches {
+            let rm = self.clone();
+            tokio::spawn(async move {
+                let addr = l.container.nm_rpc_addr.clone();
+                let res = match NmClient::new(&addr) {
+                    Ok(nm) => {
+                        nm.start(
+                            &l.container.id,
+                            &l.app_id,
+                            &l.user,
+                            l.spec,
+                            l.container.resource.unwrap_or_default(),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match res {
+                    Ok(()) => {
+                        info!(app = %l.app_id, attempt = %l.attempt_id, container = %l.container.id, node = %l.container.node_id, "AM container launched");
+                    }
+                    Err(e) => {
+                        let diag = format!(
+                            "cannot launch AM container {} on node manager {}: {e}",
+                            l.container.id, l.container.node_id
+                        );
+                        warn!(app = %l.app_id, "{diag}");
+                        let more =
+                            rm.state
+                                .lock()
+                                .am_launch_failed(&l.container.id, diag, Instant::now());
+                        rm.launch(more);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Reads a topology file (`host-or-ip rack` lines, `#` comments).
+fn read_topology(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read topology file {}", path.display()))?;
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut parts = line.split_whitespace();
+        if let (Some(h), Some(r)) = (parts.next(), parts.next()) {
+            map.insert(h.to_string(), r.to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// Opens the application store under `state_dir` (failing applications that
+/// were active at the last stop), binds the RPC and HTTP addresses, writes
+/// `resourcemanager.addr` / `resourcemanager-http.addr`, and starts serving.
+pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
+    let c = &cfg.resourcemanager;
+    std::fs::create_dir_all(&c.state_dir)
+        .with_context(|| format!("cannot create {}", c.state_dir.display()))?;
+    let topology = match &cfg.cluster.topology {
+        Some(p) => read_topology(p)?,
+        None => HashMap::new(),
+    };
+    let settings = Settings {
+        heartbeat_interval: cfg.cluster.heartbeat_interval.0,
+        dead_after: cfg.cluster.dead_after.0,
+        max_am_attempts: c.max_am_attempts.max(1),
+        am_finish_grace: c.am_finish_grace.0,
+        am_expiry: c.am_expiry.0,
+        scheduler: SchedulerConfig {
+            node_locality_delay: c.node_locality_delay,
+            rack_locality_delay: c.rack_locality_delay.max(c.node_locality_delay),
+        },
+    };
+    let dir = c.state_dir.clone();
+    let store = tokio::task::spawn_blocking(move || store::SledStore::open(&dir))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let state =
+        RmState::new(settings.clone(), Arc::new(store), topology).map_err(anyhow::Error::msg)?;
+    let rpc_l = TcpListener::bind(&c.rpc_addr)
+        .await
+        .with_context(|| format!("cannot bind resource manager RPC address {}", c.rpc_addr))?;
+    let http_l = TcpListener::bind(&c.http_addr)
+        .await
+        .with_context(|| format!("cannot bind resource manager HTTP address {}", c.http_addr))?;
+    let rpc_addr = rpc_l.local_addr()?;
+    let http_addr = http_l.local_addr()?;
+    let rm = Arc::new(Rm {
+        state: Mutex::new(state),
+        started_ms: tusk_common::sys::now_ms(),
+    });
+
+    let mut workers = Vec::new();
+    {
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(rpc::serve(rm.clone(), rpc_l, rx));
+        workers.push(("rpc-server", tx, task));
+    }
+    {
+        let (tx, mut rx) = watch::channel(false);
+        let router = http::router(rm.clone());
+        let task = tokio::spawn(async move {
+            let res = axum::serve(http_l, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!("resource manager HTTP server failed: {e}");
+            }
+        });
+        workers.push(("http-server", tx, task));
+    }
+    {
+        let (tx, mut rx) = watch::channel(false);
+        let rm = rm.clone();
+        let every = settings
+            .heartbeat_interval
+            .min(settings.dead_after / 4)
+            .max(Duration::from_millis(10));
+        let task = tokio::spawn(async move {
+            loop {
+                if crate::yarn::sleep_or_stop(every, &mut rx).await {
+                    return;
+                }
+                let launches = rm.state.lock().tick(Instant::now());
+                rm.launch(launches);
+            }
+        });
+        workers.push(("liveness", tx, task));
+    }
+    let host = crate::yarn::host_identity(None, rpc_addr);
+    let rpc_adv = crate::yarn::advertised(&host, rpc_addr.port());
+    let http_adv = crate::yarn::advertised(&host, http_addr.port());
+    tusk_common::sys::write_addr_file(&c.state_dir, "resourcemanager.addr", &rpc_adv)
+        .with_context(|| {
+            format!(
+                "cannot write {}/resourcemanager.addr",
+                c.state_dir.display()
+            )
+        })?;
+    tusk_common::sys::write_addr_file(&c.state_dir, "resourcemanager-http.addr", &http_adv)
+        .with_context(|| {
+            format!(
+                "cannot write {}/resourcemanager-http.addr",
+                c.state_dir.display()
+            )
+        })?;
+    info!(rpc_addr = %rpc_adv, http_addr = %http_adv, state_dir = %c.state_dir.display(), "resource manager started");
+    Ok(RmHandle {
+        rpc_addr,
+        http_addr,
+        rm,
+        workers,
+    })
+}
