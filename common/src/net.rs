@@ -139,3 +139,33 @@ pub async fn serve_grpc(
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut serve).await;
     }
 }
+
+/// Serves an HTTP `router` (status pages, `/metrics`) until `stop` fires,
+/// letting open requests finish; failures are logged naming `what`.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+) {
+    let res = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!("{what} HTTP server failed: {e}");
+    }
+}
+
+/// Waits for SIGTERM or SIGINT: how every daemon is told to stop.
+pub async fn wait_for_stop_signal() -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -266,17 +266,13 @@ pub async fn start_with_store(
         spawn(
             "http-server",
             Duration::from_secs(3),
-            Box::new(move |mut stop| {
-                tokio::spawn(async move {
-                    let res = axum::serve(http_listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await;
-                    if let Err(e) = res {
-                        tracing::error!("HTTP server failed: {e}");
-                    }
-                })
+            Box::new(move |stop| {
+                tokio::spawn(tusk_common::net::serve_http(
+                    http_listener,
+                    router,
+                    stop,
+                    "datanode",
+                ))
             }),
         );
     }

@@ -62,21 +62,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let handle = tusk_datanode::start(cfg).await.context("datanode")?;
     tokio::select! {
-        r = wait_for_signal() => r?,
+        r = tusk_common::net::wait_for_stop_signal() => r?,
         why = handle.failed() => {
             handle.shutdown().await?;
             anyhow::bail!("datanode stopped: {why}");
         }
     }
     handle.shutdown().await
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

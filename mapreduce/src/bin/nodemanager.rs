@@ -53,9 +53,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn,tusk_mapreduce=info,tusk_common=info");
-    }
     tusk_common::logging::init("info");
     let args = Args::parse();
     let mut cfg = TuskConfig::load_or_default(args.config.as_deref())?;
@@ -98,16 +95,6 @@ async fn main() -> anyhow::Result<()> {
     let handle = tusk_mapreduce::yarn::nm::start(cfg)
         .await
         .context("nodemanager")?;
-    wait_for_signal().await?;
+    tusk_common::net::wait_for_stop_signal().await?;
     handle.shutdown().await
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -28,7 +28,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
+    tusk_common::logging::init("info");
     let args = Args::parse();
     let mut cfg = TuskConfig::load_or_default(args.config.as_deref())?;
     let rm = &mut cfg.resourcemanager;
@@ -44,24 +44,6 @@ async fn main() -> anyhow::Result<()> {
     let handle = tusk_mapreduce::yarn::rm::start(cfg)
         .await
         .context("resourcemanager")?;
-    wait_for_signal().await?;
+    tusk_common::net::wait_for_stop_signal().await?;
     handle.shutdown().await
-}
-
-/// Tusk's subscriber, with this crate's logs at info unless RUST_LOG says otherwise.
-fn init_logging() {
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn,tusk_mapreduce=info,tusk_common=info");
-    }
-    tusk_common::logging::init("info");
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -64,19 +64,8 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let handle = tusk_namenode::start(cfg).await?;
-        wait_for_signal().await?;
+        tusk_common::net::wait_for_stop_signal().await?;
         tracing::info!("signal received, shutting down");
         handle.shutdown().await
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

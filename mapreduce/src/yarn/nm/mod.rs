@@ -327,18 +327,9 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
         workers.push(("shuffle-server", tx, task));
     }
     {
-        let (tx, mut rx) = watch::channel(false);
+        let (tx, rx) = watch::channel(false);
         let router = http::router(nm.clone());
-        let task = tokio::spawn(async move {
-            let res = axum::serve(http_l, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = res {
-                tracing::error!("node manager HTTP server failed: {e}");
-            }
-        });
+        let task = tokio::spawn(tusk_common::net::serve_http(http_l, router, rx, "node manager"));
         workers.push(("http-server", tx, task));
     }
 

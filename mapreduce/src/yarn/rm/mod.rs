@@ -182,18 +182,9 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
         workers.push(("rpc-server", tx, task));
     }
     {
-        let (tx, mut rx) = watch::channel(false);
+        let (tx, rx) = watch::channel(false);
         let router = http::router(rm.clone());
-        let task = tokio::spawn(async move {
-            let res = axum::serve(http_l, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = res {
-                tracing::error!("resource manager HTTP server failed: {e}");
-            }
-        });
+        let task = tokio::spawn(tusk_common::net::serve_http(http_l, router, rx, "resource manager"));
         workers.push(("http-server", tx, task));
     }
     {
