@@ -517,7 +517,7 @@ impl DfsClient {
         };
         let r = self
             .nn_call("balancer", |mut c| {
-                let r = req.clone();
+                let r = req;
                 async move { c.balancer(r).await }
             })
             .await?;

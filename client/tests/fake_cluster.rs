@@ -171,6 +171,12 @@ impl DataTransfer for FakeDn {
     ) -> Result<Response<pb::ReplicaInfoResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+    async fn recover_replica(
+        &self,
+        _: Request<pb::RecoverReplicaRequest>,
+    ) -> Result<Response<pb::RecoverReplicaResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 // ---------------------------------------------------------------- fake namenode
@@ -423,6 +429,18 @@ impl ClientProtocol for FakeNn {
         _: Request<pb::RenewLeaseRequest>,
     ) -> Result<Response<pb::RenewLeaseResponse>, Status> {
         Ok(Response::new(pb::RenewLeaseResponse {}))
+    }
+    async fn update_pipeline(
+        &self,
+        _: Request<pb::UpdatePipelineRequest>,
+    ) -> Result<Response<pb::UpdatePipelineResponse>, Status> {
+        Err(Status::unimplemented("fake: no pipeline recovery"))
+    }
+    async fn recover_lease(
+        &self,
+        _: Request<pb::RecoverLeaseRequest>,
+    ) -> Result<Response<pb::RecoverLeaseResponse>, Status> {
+        Err(Status::unimplemented("fake"))
     }
     async fn report_bad_blocks(
         &self,

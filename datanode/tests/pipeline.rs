@@ -188,6 +188,7 @@ fn make_packets(
         targets,
         client_name: "test-writer".into(),
         bytes_per_checksum: 512,
+        ..Default::default()
     });
     let mut off = 0;
     for (seqno, chunk) in data.chunks(64 << 10).enumerate() {

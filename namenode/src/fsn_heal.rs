@@ -314,7 +314,7 @@ impl FsNamesystem {
                     excluded,
                 });
             }
-            list.sort_by(|a, b| b.block.num_bytes.cmp(&a.block.num_bytes));
+            list.sort_by_key(|t| std::cmp::Reverse(t.block.num_bytes));
             candidates.insert(n.uuid.clone(), list);
         }
         let moves = bal.pass(now, &nodes, &candidates);

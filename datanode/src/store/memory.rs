@@ -89,7 +89,7 @@ impl MemStore {
             writer,
             len,
             sha,
-            partial: len % BYTES_PER_CHECKSUM as u64 != 0,
+            partial: !len.is_multiple_of(BYTES_PER_CHECKSUM as u64),
             reserved_left: reserved,
             capacity: self.capacity,
         })
