@@ -149,7 +149,7 @@ impl Default for NamenodeConfig {
             safemode_extension: Dur(Duration::from_secs(0)),
             supergroup: "supergroup".into(),
             superuser: None,
-            cache_size: Size(64 << 20),
+            cache_size: Size(16 << 20),
             block_report_interval: Dur(Duration::from_secs(6 * 3600)),
             lease_soft_limit: Dur(Duration::from_secs(60)),
             lease_hard_limit: Dur(Duration::from_secs(20 * 60)),

@@ -43,7 +43,7 @@ async fn metrics(State(s): State<Arc<NamenodeState>>) -> impl IntoResponse {
     let stats = s.read(|f| f.fs_stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&stats, &s.commit),
+        s.metrics.render(&stats, &s.commit) + &s.commit.render_metrics(),
     )
 }
 

@@ -4,6 +4,9 @@
 //!
 //! # Layout
 //! - [`store`]: the ordered key-value trait with its sled and in-memory
+//!   implementations; [`editlog`]: the edit log in front of sled (every
+//!   batch is a synced record before it is acknowledged; sled is flushed at
+//!   checkpoints) and its replay at start.
 //!   implementations (one conformance suite).
 //! - [`namespace`]: the key layout (`i`/`e`/`b`/`u`/`m` prefixes), inode
 //!   encoding, counters and batched writes ([`namespace::Txn`]).
@@ -36,6 +39,7 @@ pub mod balancer;
 pub mod blockmap;
 pub mod convert;
 pub mod datanodes;
+pub mod editlog;
 pub mod error;
 pub mod fsn;
 pub mod generate;
@@ -61,9 +65,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::datanodes::Topology;
+use crate::editlog::NameStore;
 use crate::fsn::{CoreConfig, FsNamesystem};
 use crate::rpc::NamenodeState;
-use crate::store::{KvStore, SledStore};
+use crate::store::KvStore;
 use crate::sync::GroupCommit;
 
 /// How long shutdown waits for each server to drain before aborting it.
@@ -81,11 +86,11 @@ pub struct NamenodeHandle {
     http: JoinHandle<()>,
     monitor: JoinHandle<()>,
     replication: JoinHandle<()>,
-    flusher: JoinHandle<()>,
     /// Shared state; dropped before the store is closed.
     state: Arc<NamenodeState>,
-    /// The only owner of the sled `Db` (closed explicitly at shutdown).
-    store: Arc<SledStore>,
+    /// The only owner of the sled `Db` and the edit log (closed explicitly
+    /// at shutdown).
+    store: Arc<NameStore>,
 }
 
 /// Opens (formatting if empty) the namespace in `cfg.namenode.name_dir`,
@@ -106,11 +111,11 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
     let cache = nn.cache_size.0;
     let (store, fsn) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = Arc::new(
-            SledStore::open(&name_dir, cache)
+            NameStore::open(&name_dir, cache)
                 .with_context(|| format!("opening the namespace in {}", name_dir.display()))?,
         );
         match FsNamesystem::open(
-            store.clone() as Arc<dyn KvStore>,
+            store.log.clone() as Arc<dyn KvStore>,
             core,
             topology,
             Instant::now(),
@@ -144,7 +149,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
     let rpc_addr = rpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
-    let commit = Arc::new(GroupCommit::new());
+    let commit = Arc::new(GroupCommit::new(store.log.clone()));
     let state = Arc::new(NamenodeState::new(
         fsn,
         commit.clone(),
@@ -153,11 +158,6 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
     ));
     let (shutdown, shutdown_rx) = watch::channel(false);
 
-    let flusher = tokio::spawn(
-        commit
-            .clone()
-            .run_flusher(store.clone() as Arc<dyn KvStore>, shutdown_rx.clone()),
-    );
     let monitor = tokio::spawn(run_monitor(
         state.clone(),
         cfg.cluster.heartbeat_interval.0,
@@ -193,7 +193,6 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         http,
         monitor,
         replication,
-        flusher,
         state,
         store,
     };
@@ -289,8 +288,8 @@ impl NamenodeHandle {
     /// [`start`] in this process.
     ///
     /// Order: servers first (no new requests; in-flight ones finish), then
-    /// the monitor and the replication monitor (no new work), then the flusher (its last flush covers every mutation
-    /// that was applied), then the store.
+    /// the monitor and the replication monitor (no new work), then the store:
+    /// the edit log syncs what is pending and checkpoints, then sled closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         for (name, mut h) in [("rpc", self.rpc), ("http", self.http)] {
@@ -302,7 +301,6 @@ impl NamenodeHandle {
         }
         let _ = self.monitor.await;
         let _ = self.replication.await;
-        let _ = self.flusher.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

@@ -239,8 +239,9 @@ impl KvStore for MemStore {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The conformance suite, run against both stores.
+pub(crate) mod tests {
+    //! The conformance suite, run against both stores (and, in editlog.rs,
+    //! through the edit log).
     use super::*;
 
     fn collect(s: &dyn KvStore, prefix: &[u8], start: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -253,7 +254,7 @@ mod tests {
         out
     }
 
-    fn conformance(s: &dyn KvStore) {
+    pub(crate) fn conformance(s: &dyn KvStore) {
         assert_eq!(s.get(b"a").unwrap(), None);
         let mut b = Batch::default();
         b.put(b"a1".to_vec(), b"x".to_vec());

@@ -1,178 +1,159 @@
 //! Group commit: mutations are applied under the namesystem lock, then wait
-//! for durability outside it. One flusher worker flushes the store whenever
-//! something is pending and releases every waiter its flush covered, so many
-//! concurrent mutations share one fsync.
+//! for durability outside it. Durability comes from the edit log
+//! ([`LoggedStore`]): its one syncer thread writes and `fdatasync`s every
+//! record pending when it starts a sync, and releases every waiter that sync
+//! covered, so many concurrent mutations share one `fdatasync` — and none
+//! waits for a flush of sled, which is written behind the log and flushed
+//! only at checkpoints.
 
+use crate::editlog::LoggedStore;
 use crate::error::{NnError, NnResult};
-use crate::store::KvStore;
+use crate::store::StoreError;
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{watch, Notify};
 
-/// Sequence numbers of applied and durable mutations.
+/// The namesystem's view of durability: which point a mutation waits for.
 pub struct GroupCommit {
-    /// Bumped (under the namesystem lock) after each applied batch.
-    applied: AtomicU64,
-    /// The highest sequence number known durable; `u64::MAX` marks a failed
-    /// flush (the store is unusable and every waiter gets an error).
-    durable: watch::Sender<u64>,
-    /// Wakes the flusher.
-    pending: Notify,
-    /// What the flusher's last flush covered when it stopped.
-    closed_at: AtomicU64,
-    /// Flushes done (for `/metrics`: mutations per flush shows the grouping).
-    flushes: AtomicU64,
-}
-
-/// Yields to other tasks before each flush to gather more mutations.
-const GATHER_YIELDS: usize = 4;
-
-/// Marks a failed flush in the `durable` channel.
-const FAILED: u64 = u64::MAX;
-/// Marks a stopped flusher in the `durable` channel (see `closed_at`).
-const CLOSED: u64 = u64::MAX - 1;
-
-impl Default for GroupCommit {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The log every namespace batch goes through.
+    log: Arc<LoggedStore>,
+    /// Mutations applied (for `/metrics`).
+    mutations: AtomicU64,
 }
 
 impl GroupCommit {
-    pub fn new() -> Self {
+    pub fn new(log: Arc<LoggedStore>) -> Self {
         GroupCommit {
-            applied: AtomicU64::new(0),
-            durable: watch::channel(0).0,
-            pending: Notify::new(),
-            closed_at: AtomicU64::new(0),
-            flushes: AtomicU64::new(0),
+            log,
+            mutations: AtomicU64::new(0),
         }
     }
 
-    /// Records one applied batch; returns its sequence number.
+    /// Called under the namesystem lock after a mutation applied its
+    /// batches; returns the point to [`wait`](Self::wait) for: the log's last
+    /// record, which is this mutation's own (or a later one's).
     pub fn applied(&self) -> u64 {
-        self.applied.fetch_add(1, Ordering::SeqCst) + 1
+        self.mutations.fetch_add(1, Ordering::Relaxed);
+        self.log.last_appended()
     }
 
-    /// Flushes done so far.
+    /// `fdatasync`s of the edit log so far (mutations per sync shows the
+    /// grouping).
     pub fn flushes(&self) -> u64 {
-        self.flushes.load(Ordering::Relaxed)
+        self.log.stats().syncs
     }
 
-    /// The latest applied sequence number.
+    /// Mutations applied so far.
     pub fn last_applied(&self) -> u64 {
-        self.applied.load(Ordering::SeqCst)
+        self.mutations.load(Ordering::Relaxed)
     }
 
     /// Waits until everything up to `seq` is durable.
     pub async fn wait(&self, seq: u64) -> NnResult<()> {
-        let mut rx = self.durable.subscribe();
-        let current = *rx.borrow();
-        if current < CLOSED && current >= seq {
-            return Ok(());
-        }
-        self.pending.notify_one();
-        let v = match rx.wait_for(|d| *d >= seq).await {
-            Ok(v) => *v,
-            Err(_) => CLOSED,
+        self.log.wait_durable(seq).await.map_err(|e| match e {
+            StoreError::Closed => NnError::ShuttingDown,
+            e => NnError::Storage(e.to_string()),
+        })
+    }
+
+    /// The edit log's figures in Prometheus text, for `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let s = self.log.stats();
+        let mut out = String::new();
+        let per_sync = if s.syncs == 0 {
+            0.0
+        } else {
+            s.records_synced as f64 / s.syncs as f64
         };
-        match v {
-            FAILED => Err(NnError::Storage(
-                "the namespace store failed to flush".into(),
-            )),
-            CLOSED if seq > self.closed_at.load(Ordering::SeqCst) => Err(NnError::ShuttingDown),
-            _ => Ok(()),
+        for (name, kind, help, v) in [
+            (
+                "edits_synced_total",
+                "counter",
+                "Edit log records written and fdatasynced.",
+                s.records_synced.to_string(),
+            ),
+            (
+                "edit_syncs_total",
+                "counter",
+                "fdatasyncs of the edit log (one per group commit).",
+                s.syncs.to_string(),
+            ),
+            (
+                "edit_bytes_synced_total",
+                "counter",
+                "Bytes of edit log records synced.",
+                s.bytes_synced.to_string(),
+            ),
+            (
+                "edits_per_sync",
+                "gauge",
+                "Mean edit log records per fdatasync since start.",
+                format!("{per_sync:.2}"),
+            ),
+            (
+                "checkpoints_total",
+                "counter",
+                "Checkpoints (sled flushed, covered edit segments deleted).",
+                s.checkpoints.to_string(),
+            ),
+            (
+                "edits_since_checkpoint",
+                "gauge",
+                "Edit log records a restart would replay at most.",
+                s.appended.saturating_sub(s.checkpointed).to_string(),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
+            let _ = writeln!(out, "# TYPE tusk_namenode_{name} {kind}");
+            let _ = writeln!(out, "tusk_namenode_{name} {v}");
         }
-    }
-
-    /// The flusher worker: runs until `shutdown` resolves, then does a last
-    /// flush so nothing applied is left unflushed.
-    pub async fn run_flusher(
-        self: Arc<Self>,
-        store: Arc<dyn KvStore>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        loop {
-            tokio::select! {
-                _ = self.pending.notified() => {}
-                _ = shutdown.wait_for(|s| *s) => break,
-            }
-            // Let request handlers that are already running apply their
-            // batches first, so this flush covers more of them.
-            for _ in 0..GATHER_YIELDS {
-                tokio::task::yield_now().await;
-            }
-            if !self.flush_once(&store).await {
-                return;
-            }
-        }
-        if self.flush_once(&store).await {
-            let done = *self.durable.borrow();
-            self.closed_at.store(done, Ordering::SeqCst);
-            self.durable.send_replace(CLOSED);
-        }
-    }
-
-    /// Flushes whatever is applied; false once a flush failed.
-    async fn flush_once(&self, store: &Arc<dyn KvStore>) -> bool {
-        let target = self.last_applied();
-        let done = *self.durable.borrow();
-        if done >= CLOSED {
-            return false;
-        }
-        if done >= target {
-            return true;
-        }
-        let s = store.clone();
-        let res = tokio::task::spawn_blocking(move || s.flush()).await;
-        match res {
-            Ok(Ok(())) => {
-                self.flushes.fetch_add(1, Ordering::Relaxed);
-                self.durable.send_modify(|d| *d = (*d).max(target));
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "flushing the namespace failed; refusing further mutations");
-                self.durable.send_replace(FAILED);
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "flush task failed");
-                self.durable.send_replace(FAILED);
-                false
-            }
-        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemStore;
+    use crate::editlog::EditLogConfig;
+    use crate::store::{Batch, KvStore, MemStore};
 
     #[tokio::test]
-    async fn waiters_are_released_after_flush() {
-        let gc = Arc::new(GroupCommit::new());
-        let (tx, rx) = watch::channel(false);
-        let store: Arc<dyn KvStore> = Arc::new(MemStore::new());
-        let worker = tokio::spawn(gc.clone().run_flusher(store, rx));
+    async fn waiters_are_released_after_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            LoggedStore::open(
+                dir.path(),
+                Arc::new(MemStore::new()),
+                EditLogConfig::default(),
+            )
+            .unwrap(),
+        );
+        let gc = Arc::new(GroupCommit::new(log.clone()));
         let mut waits = Vec::new();
-        for _ in 0..50 {
+        for i in 0..50u32 {
+            let mut b = Batch::default();
+            b.put(i.to_be_bytes().to_vec(), vec![1]);
+            log.apply(b).unwrap();
             let seq = gc.applied();
+            assert_eq!(seq, u64::from(i) + 1);
             let g = gc.clone();
             waits.push(tokio::spawn(async move { g.wait(seq).await }));
         }
         for w in waits {
             w.await.unwrap().unwrap();
         }
-        assert!(*gc.durable.borrow() >= 50);
-        let before = gc.applied();
-        tx.send(true).unwrap();
-        worker.await.unwrap();
-        // The final flush covered what was applied before shutdown.
-        gc.wait(before).await.unwrap();
-        // After shutdown a new waiter is told so instead of hanging.
+        assert!(log.durable() >= 50);
+        assert_eq!(gc.last_applied(), 50);
+        assert!(gc.flushes() >= 1 && gc.flushes() <= 50);
+        assert!(gc
+            .render_metrics()
+            .contains("tusk_namenode_edits_synced_total 50"));
+        // A mutation that applied nothing waits for what came before it.
         let seq = gc.applied();
-        assert_eq!(gc.wait(seq).await, Err(NnError::ShuttingDown));
+        gc.wait(seq).await.unwrap();
+        log.close().unwrap();
+        // After close, a new waiter is told so instead of hanging.
+        assert_eq!(gc.wait(seq + 1).await, Err(NnError::ShuttingDown));
+        gc.wait(seq).await.unwrap();
     }
 }
