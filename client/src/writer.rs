@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use tusk_proto as pb;
 
 /// Packets in flight per pipeline (× 64 KiB).
-pub const WINDOW: usize = 64;
+pub const WINDOW: usize = 128;
 /// Attempts to set up a pipeline for one block.
 pub const SETUP_TRIES: usize = 3;
 /// Pipeline recoveries allowed for one block.

@@ -31,7 +31,7 @@ pub(crate) type AckTx = mpsc::Sender<Result<pb::WriteAck, Status>>;
 
 /// Packets queued between the reader and the disk thread (and towards the
 /// downstream datanode): enough to keep both busy, bounded for memory.
-const QUEUE: usize = 32;
+const QUEUE: usize = 64;
 /// How long the last ack waits for the namenode to acknowledge the
 /// incremental report of the new replica (so `complete` usually succeeds at
 /// once); the ack goes out anyway after that.
