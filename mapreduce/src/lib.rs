@@ -5,6 +5,9 @@
 //! - [`engine`]: MapReduce itself: the job API, splits, the map-side sort and
 //!   spill, the shuffle client, the reduce-side merge, the output committer and
 //!   the built-in jobs. Knows nothing of how containers are obtained.
+//! - [`am`]: the MR application master and the `mapred` client: joins the
+//!   two, running the engine's tasks in YARN containers.
 
+pub mod am;
 pub mod engine;
 pub mod yarn;

@@ -1,0 +1,500 @@
+//! `mapred` on a real multi-process cluster (`scripts/local-cluster.sh`):
+//! jobs run by an application master in a container, their tasks in
+//! containers on the node managers, output checked against a
+//! single-process reference; bad input and a node manager killed mid-job.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use tusk_client::{CreateOptions, DfsClient};
+use tusk_tests::{wait_for, LocalCluster};
+
+/// Small blocks so a few MB make several splits; quick failure detection.
+const CONFIG: &str = r#"
+[cluster]
+replication = 2
+block_size = "1MiB"
+heartbeat_interval = "1s"
+dead_after = "5s"
+"#;
+
+/// The resource manager's RPC address: local-cluster.sh puts it at
+/// `TUSK_BASE_PORT + 2`.
+fn rm_addr(c: &LocalCluster) -> String {
+    format!("127.0.0.1:{}", c.base_port + 2)
+}
+
+fn mapred(c: &LocalCluster, args: &[&str]) -> Output {
+    Command::new(c.bin_dir.join("mapred"))
+        .args(args)
+        .env("TUSK_NAMENODE", c.nn_addr())
+        .env("TUSK_RM", rm_addr(c))
+        .env_remove("TUSK_MR_ROLE")
+        .output()
+        .expect("run mapred")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `mapred ARGS`, failing with its stderr unless it exits 0.
+fn mapred_ok(c: &LocalCluster, args: &[&str]) -> Result<Output> {
+    let out = mapred(c, args);
+    ensure!(
+        out.status.success(),
+        "mapred {args:?} failed ({}):\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    Ok(out)
+}
+
+/// Deterministic text: `lines` lines of words from a skewed vocabulary.
+fn corpus(lines: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut s = String::new();
+    for _ in 0..lines {
+        let n = 1 + next() % 12;
+        for i in 0..n {
+            if i > 0 {
+                s.push(' ');
+            }
+            let r = next() % 1000;
+            // Zipf-ish: a few words very often.
+            let w = if r < 300 { r % 10 } else { r };
+            s.push_str(&format!("w{w}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn reference_count(s: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for w in s.split_whitespace() {
+        *m.entry(w.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+async fn put(client: &DfsClient, path: &str, data: &[u8]) -> Result<()> {
+    let mut w = client
+        .create(path, CreateOptions::default().with_create_parent(true))
+        .await?;
+    w.write_all(data).await?;
+    w.close().await?;
+    Ok(())
+}
+
+/// Names under `dir`, sorted.
+async fn names(client: &DfsClient, dir: &str) -> Result<Vec<String>> {
+    let mut v: Vec<String> = client
+        .list(dir)
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// word → count from every `part-r-*` file of `dir`.
+async fn read_counts(client: &DfsClient, dir: &str) -> Result<BTreeMap<String, u64>> {
+    let mut m = BTreeMap::new();
+    for n in names(client, dir).await? {
+        if !n.starts_with("part-") {
+            continue;
+        }
+        let data = client.read_file(&format!("{dir}/{n}")).await?;
+        for line in text(&data).lines() {
+            let (w, c) = line
+                .split_once('\t')
+                .with_context(|| format!("{dir}/{n}: bad line {line:?}"))?;
+            ensure!(
+                m.insert(w.to_string(), c.parse::<u64>()?).is_none(),
+                "{w} in two parts"
+            );
+        }
+    }
+    Ok(m)
+}
+
+/// How many applications the resource manager knows.
+fn app_count(c: &LocalCluster) -> Result<usize> {
+    let out = mapred_ok(c, &["list", "--all"])?;
+    Ok(text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("application_"))
+        .count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wordcount_checks_failures_and_history() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let client = c.client().await?;
+    let input = corpus(120_000, 7); // ~3.5 MB: 4 blocks of 1 MiB
+    ensure!(input.len() > 3 << 20, "input too small: {}", input.len());
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+
+    // Two reducers: part-r-00000 and part-r-00001, equal to the reference.
+    let out = mapred_ok(
+        &c,
+        &["wordcount", "-D", "mapreduce.job.reduces=2", "/in", "/out"],
+    )?;
+    let err = text(&out.stderr);
+    ensure!(err.contains("map 100% reduce 100%"), "no progress: {err}");
+    ensure!(err.contains("MAP_INPUT_RECORDS=120000"), "counters: {err}");
+    ensure!(err.contains("completed successfully"), "{err}");
+    assert_eq!(
+        names(&client, "/out").await?,
+        vec!["_SUCCESS", "part-r-00000", "part-r-00001"]
+    );
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+
+    // An existing output directory: one line, exit 1, nothing submitted.
+    let before = app_count(&c)?;
+    let out = mapred(&c, &["wordcount", "/in", "/out"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "mapred: /out: Output directory already exists"
+    );
+    let out = mapred(&c, &["wordcount", "/no/such/input", "/out2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "mapred: /no/such/input: Input path does not exist"
+    );
+    assert_eq!(app_count(&c)?, before, "a rejected job was submitted");
+
+    // A mapper that fails on every attempt: the job fails naming the task,
+    // and leaves no output.
+    let out = mapred(
+        &c,
+        &[
+            "-D",
+            "mapreduce.mapper.regexmapper..group=notanumber",
+            "-D",
+            "mapreduce.map.maxattempts=2",
+            "grep",
+            "/in",
+            "/grepped",
+            "w1[0-9]",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    ensure!(
+        err.contains("failed 2 times") && err.contains("_m_0000") && err.contains("notanumber"),
+        "diagnostic should name the task and cause: {err}"
+    );
+    ensure!(
+        !client.exists("/grepped").await?
+            || !names(&client, "/grepped")
+                .await?
+                .iter()
+                .any(|n| n.starts_with("part-")),
+        "a failed job left output"
+    );
+
+    // The job history lists both.
+    let list = text(&mapred_ok(&c, &["list", "--all"])?.stdout);
+    ensure!(
+        list.lines()
+            .any(|l| l.contains("SUCCEEDED") && l.contains("wordcount")),
+        "{list}"
+    );
+    ensure!(
+        list.lines()
+            .any(|l| l.contains("FAILED") && l.contains("grep")),
+        "{list}"
+    );
+    // status and logs of the finished job.
+    let id = list
+        .lines()
+        .find(|l| l.contains("wordcount"))
+        .and_then(|l| l.split_whitespace().next())
+        .context("job id")?
+        .to_string();
+    let status = text(&mapred_ok(&c, &["status", &id])?.stdout);
+    ensure!(
+        status.contains("State: SUCCEEDED") && status.contains("REDUCE_OUTPUT_RECORDS="),
+        "{status}"
+    );
+    let logs = text(&mapred_ok(&c, &["logs", &id])?.stdout);
+    ensure!(logs.contains("task starting"), "{logs}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teragen_terasort_teravalidate() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let client = c.client().await?;
+    // 40,000 rows of 100 bytes = 4 MB.
+    mapred_ok(
+        &c,
+        &["-D", "mapreduce.job.maps=3", "teragen", "40000", "/tera/in"],
+    )?;
+    let gen: u64 = client
+        .list("/tera/in")
+        .await?
+        .iter()
+        .filter(|s| s.name.starts_with("part-"))
+        .map(|s| s.length)
+        .sum();
+    assert_eq!(gen, 4_000_000);
+    mapred_ok(
+        &c,
+        &[
+            "-D",
+            "mapreduce.job.reduces=3",
+            "terasort",
+            "/tera/in",
+            "/tera/out",
+        ],
+    )?;
+    mapred_ok(&c, &["teravalidate", "/tera/out", "/tera/report"])?;
+    let mut report = String::new();
+    for n in names(&client, "/tera/report").await? {
+        if n.starts_with("part-") {
+            report.push_str(&text(
+                &client.read_file(&format!("/tera/report/{n}")).await?,
+            ));
+        }
+    }
+    ensure!(
+        !report.contains("error"),
+        "teravalidate found errors: {report}"
+    );
+    ensure!(report.contains("40000"), "row count missing: {report}");
+
+    // `mapred run` ships a job binary (here mapred itself, which holds the
+    // built-in jobs) and the containers run the localized copy.
+    let input = corpus(5_000, 3);
+    put(&client, "/small/words.txt", input.as_bytes()).await?;
+    let bin = c.bin_dir.join("mapred");
+    let bin = bin.to_str().context("bin path")?;
+    mapred_ok(&c, &["run", bin, "--", "wordcount", "/small", "/small-out"])?;
+    assert_eq!(
+        read_counts(&client, "/small-out").await?,
+        reference_count(&input)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_stops_a_job_and_leaves_no_output() -> Result<()> {
+    let c = LocalCluster::start(2, Some(CONFIG))?;
+    let client = c.client().await?;
+    put(&client, "/in/words.txt", corpus(1_000, 5).as_bytes()).await?;
+    // Maps bigger than any node: the job runs (its AM does) but never ends.
+    let out = mapred_ok(
+        &c,
+        &[
+            "--detach",
+            "-D",
+            "mapreduce.map.memory.mb=1000000",
+            "wordcount",
+            "/in",
+            "/out",
+        ],
+    )?;
+    let app = text(&out.stdout).trim().to_string();
+    wait_for("the job to run", Duration::from_secs(30), || {
+        let out = mapred(&c, &["list"]);
+        let running = text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&app) && l.contains("RUNNING"));
+        async move { running }
+    })
+    .await?;
+    mapred_ok(&c, &["kill", &app])?;
+    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    ensure!(status.contains("State: KILLED"), "{status}");
+    let list = text(&mapred_ok(&c, &["list"])?.stdout);
+    ensure!(
+        !list.contains(&app),
+        "a killed job is still listed as running: {list}"
+    );
+    wait_for(
+        "the killed job's output to go",
+        Duration::from_secs(10),
+        || {
+            let client = client.clone();
+            async move {
+                match client.exists("/out").await {
+                    Ok(false) => true,
+                    Ok(true) => names(&client, "/out")
+                        .await
+                        .map(|n| n.iter().all(|n| !n.starts_with("part-") && n != "_SUCCESS"))
+                        .unwrap_or(false),
+                    Err(_) => false,
+                }
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_survives_a_node_manager_killed_mid_job() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let client = c.client().await?;
+    let input = corpus(200_000, 11); // ~6 MB: 6 maps
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+    let out = mapred_ok(&c, &["--detach", "wordcount", "/in", "/out"])?;
+    let app = text(&out.stdout).trim().to_string();
+    ensure!(app.starts_with("application_"), "{app}");
+    // Mid-job: once its application master runs.
+    wait_for("the job to run", Duration::from_secs(30), || {
+        let out = mapred(&c, &["list"]);
+        let running = text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&app) && l.contains("RUNNING"));
+        async move { running }
+    })
+    .await?;
+    c.kill9("nodemanager-2")?;
+    wait_for("the job to end", Duration::from_secs(50), || {
+        let out = mapred(&c, &["status", &app]);
+        let s = text(&out.stdout);
+        let done = s.contains("State: SUCCEEDED")
+            || s.contains("State: FAILED")
+            || s.contains("State: KILLED");
+        async move { done }
+    })
+    .await?;
+    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    ensure!(status.contains("State: SUCCEEDED"), "{status}");
+    ensure!(client.exists("/out/_SUCCESS").await?);
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+    Ok(())
+}
+
+/// The pid of the application master process of `app` (its environment
+/// names the application), if it runs.
+fn am_pid(app: &str) -> Option<i32> {
+    let needle = format!("TUSK_APP_ID={app}");
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !text(&cmd).contains("__am") {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if text(&env).split('\0').any(|kv| kv == needle) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_survives_losing_its_application_master_node() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let client = c.client().await?;
+    let input = corpus(100_000, 13);
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+    let out = mapred_ok(&c, &["--detach", "wordcount", "/in", "/out"])?;
+    let app = text(&out.stdout).trim().to_string();
+    wait_for(
+        "the application master to run",
+        Duration::from_secs(30),
+        || {
+            let found = am_pid(&app).is_some();
+            async move { found }
+        },
+    )
+    .await?;
+    // The node manager holding the AM container (the job's lowest-numbered
+    // container): its RPC port is base + 10 * i + 2.
+    let mut node = None;
+    wait_for("the AM's logs", Duration::from_secs(10), || {
+        let logs = text(&mapred(&c, &["logs", &app]).stdout);
+        node = logs
+            .lines()
+            .filter(|l| l.starts_with("==> container_") && l.contains(" stderr "))
+            .min()
+            .and_then(|l| l.split("(node 127.0.0.1:").nth(1))
+            .and_then(|r| r.split(',').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .map(|port| ((port - c.base_port - 2) / 10) as usize);
+        let found = node.is_some();
+        async move { found }
+    })
+    .await?;
+    let node = node.context("AM node")?;
+    // The machine dies: its node manager and the AM process with it.
+    c.kill9(&format!("nodemanager-{node}"))?;
+    if let Some(pid) = am_pid(&app) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_for("the job to end", Duration::from_secs(50), || {
+        let s = text(&mapred(&c, &["status", &app]).stdout);
+        let done = s.contains("State: SUCCEEDED")
+            || s.contains("State: FAILED")
+            || s.contains("State: KILLED");
+        async move { done }
+    })
+    .await?;
+    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    ensure!(status.contains("State: SUCCEEDED"), "{status}");
+    ensure!(
+        status.contains("AM attempt: 2"),
+        "the job did not need a second AM: {status}"
+    );
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_survives_a_datanode_killed_mid_job() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let client = c.client().await?;
+    let input = corpus(200_000, 17); // ~6 MB at replication 2: every block twice
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+    let out = mapred_ok(
+        &c,
+        &[
+            "--detach",
+            "-D",
+            "mapreduce.job.reduces=2",
+            "wordcount",
+            "/in",
+            "/out",
+        ],
+    )?;
+    let app = text(&out.stdout).trim().to_string();
+    wait_for("the job to run", Duration::from_secs(30), || {
+        let running = text(&mapred(&c, &["list"]).stdout)
+            .lines()
+            .any(|l| l.starts_with(&app) && l.contains("RUNNING"));
+        async move { running }
+    })
+    .await?;
+    c.kill9("datanode-2")?;
+    wait_for("the job to end", Duration::from_secs(50), || {
+        let s = text(&mapred(&c, &["status", &app]).stdout);
+        let done = s.contains("State: SUCCEEDED")
+            || s.contains("State: FAILED")
+            || s.contains("State: KILLED");
+        async move { done }
+    })
+    .await?;
+    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    ensure!(status.contains("State: SUCCEEDED"), "{status}");
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+    Ok(())
+}
