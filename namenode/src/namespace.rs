@@ -456,7 +456,9 @@ impl Txn {
     pub fn put_admin(&mut self, uuid: &str, state: AdminState) {
         match state {
             AdminState::InService => self.batch.delete(admin_key(uuid)),
-            s => self.batch.put(admin_key(uuid), s.as_str().as_bytes().to_vec()),
+            s => self
+                .batch
+                .put(admin_key(uuid), s.as_str().as_bytes().to_vec()),
         }
     }
 }

@@ -568,9 +568,12 @@ fn an_unusable_dir_at_open_is_out_of_service_when_tolerated() {
         assert_eq!(r.volume, 1, "new replicas go to the good dir");
     }
     // Every dir unusable is never tolerated.
-    let e = DiskStore::open(std::slice::from_ref(&bad), opts().with_failed_volumes_tolerated(1))
-        .err()
-        .unwrap();
+    let e = DiskStore::open(
+        std::slice::from_ref(&bad),
+        opts().with_failed_volumes_tolerated(1),
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("1 of 1 data dirs unusable"), "{e}");
     // The good dir's replicas survive a restart with the bad dir still bad.
     drop(s);

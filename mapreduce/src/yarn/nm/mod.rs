@@ -329,7 +329,12 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
     {
         let (tx, rx) = watch::channel(false);
         let router = http::router(nm.clone());
-        let task = tokio::spawn(tusk_common::net::serve_http(http_l, router, rx, "node manager"));
+        let task = tokio::spawn(tusk_common::net::serve_http(
+            http_l,
+            router,
+            rx,
+            "node manager",
+        ));
         workers.push(("http-server", tx, task));
     }
 

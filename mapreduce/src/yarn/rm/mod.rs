@@ -184,7 +184,12 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
     {
         let (tx, rx) = watch::channel(false);
         let router = http::router(rm.clone());
-        let task = tokio::spawn(tusk_common::net::serve_http(http_l, router, rx, "resource manager"));
+        let task = tokio::spawn(tusk_common::net::serve_http(
+            http_l,
+            router,
+            rx,
+            "resource manager",
+        ));
         workers.push(("http-server", tx, task));
     }
     {
