@@ -11,3 +11,8 @@
 pub mod am;
 pub mod engine;
 pub mod yarn;
+
+/// The `main` of a user's job binary: runs the job in this process, or —
+/// shipped with `mapred run` — as the application master or a task in a
+/// YARN container.
+pub use am::job_main;

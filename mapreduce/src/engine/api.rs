@@ -288,7 +288,7 @@ pub struct JobPaths {
 }
 
 /// A MapReduce job: its parts and how it reads its arguments. Implement
-/// this in your own crate and run it with [`crate::engine::run_job_main`].
+/// this in your own crate and run it with [`crate::job_main`].
 pub trait Job: Send + Sync {
     /// Registry name (`wordcount`).
     fn name(&self) -> &str;

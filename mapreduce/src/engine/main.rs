@@ -24,12 +24,15 @@
 //! fn main() -> std::process::ExitCode {
 //!     let mut jobs = JobRegistry::new();
 //!     jobs.register(Arc::new(Upper));
-//!     tusk_mapreduce::engine::run_job_main(jobs)
+//!     tusk_mapreduce::job_main(jobs)
 //! }
 //! ```
 //!
 //! `./upper [-D key=value]… IN… OUT` then runs the job (the job name may
-//! be given first; it is required when the registry holds several jobs).
+//! be given first; it is required when the registry holds several jobs),
+//! and `mapred run ./upper -- IN OUT` runs it on the cluster.
+//! [`tusk_mapreduce::job_main`](crate::job_main) adds the container roles
+//! to [`run_job_main`], which only runs the job in this process.
 //! For now attempts run in this process through the
 //! [`LocalLauncher`] against the cluster named by `TUSK_NAMENODE`;
 //! shipping the binary to YARN containers comes with the application
