@@ -503,6 +503,12 @@ impl LocalCluster {
         format!("127.0.0.1:{}", self.base_port)
     }
 
+    /// The resource manager's RPC address (`local-cluster.sh` puts it at
+    /// the base port + 2).
+    pub fn rm_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.base_port + 2)
+    }
+
     /// Runs `scripts/local-cluster.sh ARG`, failing with its output on error.
     pub fn script(&self, arg: &str) -> Result<String> {
         let out = std::process::Command::new(Self::repo().join("scripts/local-cluster.sh"))

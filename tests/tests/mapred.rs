@@ -20,17 +20,11 @@ heartbeat_interval = "1s"
 dead_after = "5s"
 "#;
 
-/// The resource manager's RPC address: local-cluster.sh puts it at
-/// `TUSK_BASE_PORT + 2`.
-fn rm_addr(c: &LocalCluster) -> String {
-    format!("127.0.0.1:{}", c.base_port + 2)
-}
-
 fn mapred(c: &LocalCluster, args: &[&str]) -> Output {
     Command::new(c.bin_dir.join("mapred"))
         .args(args)
         .env("TUSK_NAMENODE", c.nn_addr())
-        .env("TUSK_RM", rm_addr(c))
+        .env("TUSK_RM", c.rm_addr())
         .env_remove("TUSK_MR_ROLE")
         .output()
         .expect("run mapred")

@@ -911,7 +911,7 @@ async fn local_cluster_script_runs_rm_and_node_managers() -> Result<()> {
         st.contains("resourcemanager") && st.contains("nodemanager-2"),
         "{st}"
     );
-    let rm = RmClient::new(&format!("127.0.0.1:{}", cl.base_port + 2), "tester")?;
+    let rm = RmClient::new(&cl.rm_addr(), "tester")?;
     let nodes = rm.nodes(false).await?;
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(nodes.iter().all(|n| n.host == "127.0.0.1"), "{nodes:?}");
