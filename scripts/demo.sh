@@ -70,4 +70,4 @@ echo "status   requests"
 
 step "mapred grep: the ten most requested URLs"
 "$mapred" grep "$logs" "$logs-top-urls" '"(GET|POST|PUT|DELETE|HEAD) [^ ?"]*' 2>&1 | tail -1
-"$dfs" cat "$logs-top-urls/part-r-*" | tr -d '"' | sort -t$'\t' -k2 -n -r | head -10 | awk -F'\t' '{printf "%8d  %s\n", $2, $1}'
+"$dfs" cat "$logs-top-urls/part-r-*" | tr -d '"' | sort -t$'\t' -k2 -n -r | awk -F'\t' 'NR <= 10 {printf "%8d  %s\n", $2, $1}'
