@@ -9,16 +9,23 @@
 #                               replication 3, kill -9 one datanode, time from its
 #                               death being declared to every block back at 3
 #                               live replicas; re-replication MB/s beside put MB/s
+#   scripts/bench.sh mapreduce  on the local 3-node cluster: an empty job
+#                               (submission to _SUCCESS); wordcount of generated
+#                               access logs at BENCH_MR_SIZES MiB beside awk over
+#                               the local file; terasort of BENCH_TERA_MB beside
+#                               LC_ALL=C sort of the same records (hex lines)
 #
 # Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
-# BENCH_FILES (default 1000000), TUSK_BASE_PORT (default 31000).
+# BENCH_FILES (default 1000000), BENCH_MR_SIZES (default "256 1024"),
+# BENCH_TERA_MB (default 1024), TUSK_BASE_PORT (default 31000).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 what=${1:-storage}
-[[ $what == storage || $what == healing ]] || { echo "usage: $0 storage|healing" >&2; exit 1; }
+[[ $what == storage || $what == healing || $what == mapreduce ]] ||
+  { echo "usage: $0 storage|healing|mapreduce" >&2; exit 1; }
 
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 NN_OPS=${BENCH_NN_OPS:-40000}
@@ -85,8 +92,57 @@ bench_healing() {
     "$((victim_bytes >> 20))" "$heal_s" "$(ratio "$heal_mbps" "$put_mbps")"
 }
 
+# mapreduce: see the header.
+bench_mapreduce() {
+  local mapred=$bin/mapred sizes=${BENCH_MR_SIZES:-256 1024} tera_mb=${BENCH_TERA_MB:-1024}
+  local t0 t1 best s mr_s awk_s lines rows sort_s
+  echo "# mapreduce benchmark, $(date -u +%F), $(nproc) cores"
+  eval "$(scripts/local-cluster.sh start)"
+  "$dfs" mkdir -p /mr
+  # Empty job: one tiny file, submission to _SUCCESS; best of three.
+  echo "hello tusk" > "$work/tiny.txt"
+  "$dfs" put "$work/tiny.txt" /mr/tiny.txt
+  best=999
+  for i in 1 2 3; do
+    t0=$(now); "$mapred" wordcount /mr/tiny.txt /mr/tiny-out$i >/dev/null 2>&1; t1=$(now)
+    s=$(secs "$t0" "$t1"); best=$(awk -v a="$best" -v b="$s" 'BEGIN { print (b < a) ? b : a }')
+  done
+  printf '%-44s %8s s  (best of 3)\n' "empty job, submission to _SUCCESS" "$best"
+  # wordcount of access logs (~155 bytes a line) at each size, beside awk.
+  for mb in $sizes; do
+    lines=$((mb * 1048576 / 155))
+    scripts/gen-logs "$lines" 11 > "$work/logs.txt"
+    "$dfs" put -f "$work/logs.txt" /mr/logs-$mb.txt
+    # The first run warms memory this VM hands back when idle.
+    "$mapred" wordcount /mr/logs-$mb.txt /mr/wc-warm-$mb >/dev/null 2>&1
+    t0=$(now); "$mapred" wordcount /mr/logs-$mb.txt /mr/wc-$mb >/dev/null 2>&1; t1=$(now)
+    mr_s=$(secs "$t0" "$t1")
+    awk_s=$(timed awk '{for(i=1;i<=NF;i++)c[$i]++} END {for(w in c) print w, c[w]}' "$work/logs.txt")
+    printf '%-44s %8s s  %6s MB/s  awk %7s s  %5sx awk\n' "wordcount ${mb} MiB" "$mr_s" \
+      "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.0f", m / s }')" "$awk_s" "$(ratio "$awk_s" "$mr_s")"
+    rm -f "$work/logs.txt"
+  done
+  # terasort, beside LC_ALL=C sort of the same records as hex lines.
+  rows=$((tera_mb * 1048576 / 100))
+  "$mapred" teragen "$rows" /mr/tera-in >/dev/null 2>&1
+  t0=$(now); "$mapred" terasort /mr/tera-in /mr/tera-out >/dev/null 2>&1; t1=$(now)
+  mr_s=$(secs "$t0" "$t1")
+  "$mapred" teravalidate /mr/tera-out /mr/tera-report >/dev/null 2>&1 ||
+    { echo "bench: teravalidate failed" >&2; exit 1; }
+  "$dfs" cat '/mr/tera-in/part-*' | od -An -v -tx1 -w100 | tr -d ' ' > "$work/tera.hex"
+  sort_s=$(timed env LC_ALL=C sort -o "$work/tera.sorted" "$work/tera.hex")
+  rm -f "$work/tera.hex" "$work/tera.sorted"
+  printf '%-44s %8s s  sort %7s s  %5sx sort\n' "terasort ${tera_mb} MiB (${rows} records)" "$mr_s" "$sort_s" \
+    "$(ratio "$sort_s" "$mr_s")"
+  scripts/local-cluster.sh stop >/dev/null
+}
+
 if [[ $what == healing ]]; then
   bench_healing
+  exit 0
+fi
+if [[ $what == mapreduce ]]; then
+  bench_mapreduce
   exit 0
 fi
 
