@@ -587,7 +587,7 @@ impl LocalCluster {
     pub async fn client(&self) -> Result<DfsClient> {
         let cfg = ClientConfig::default()
             .with_namenode(self.nn_addr())
-            .with_user(&tusk_common::sys::login_user());
+            .with_user(tusk_common::sys::login_user());
         Ok(DfsClient::connect(cfg).await?)
     }
 }

@@ -284,8 +284,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()>
     let e = c
         .create("/file", CreateOptions::default())
         .await
-        .err()
-        .expect("exists");
+        .expect_err("exists");
     assert!(matches!(e, DfsError::AlreadyExists { .. }), "{e}");
     assert_eq!(
         read_file(&c, "/file").await?,
@@ -295,7 +294,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()>
     // Reading a directory.
     assert!(c.open("/dir").await.is_err());
     // Missing path.
-    let e = c.open("/missing").await.err().expect("missing");
+    let e = c.open("/missing").await.expect_err("missing");
     assert!(matches!(e, DfsError::FileNotFound { .. }), "{e}");
     assert!(e.to_string().contains("/missing"), "{e}");
     // Invalid names: too long a component.
@@ -308,8 +307,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()>
     let e = other
         .create("/open", CreateOptions::default().with_overwrite(true))
         .await
-        .err()
-        .expect("held by a writer");
+        .expect_err("held by a writer");
     assert!(e.to_string().contains("/open"), "{e}");
     w.close().await?;
     assert_eq!(read_file(&c, "/open").await?, b"partial");

@@ -95,7 +95,7 @@ impl NetnsCluster {
     async fn client(&self) -> anyhow::Result<DfsClient> {
         let cfg = ClientConfig::default()
             .with_namenode(NN)
-            .with_user(&tusk_common::sys::login_user());
+            .with_user(tusk_common::sys::login_user());
         Ok(DfsClient::connect(cfg).await?)
     }
 
@@ -177,6 +177,9 @@ macro_rules! skip_unless_available {
 /// pipeline without it) with every byte in place; once the node is declared dead
 /// its blocks are back at 3 replicas elsewhere; after the heal it rejoins
 /// and the excess replicas are deleted.
+// The guard serializes the tests (fixed namespaces): held on purpose for
+// the whole test, across awaits; no other task takes it.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_datanode_cut_off_during_reads_and_writes_is_healed_around() -> anyhow::Result<()> {
     skip_unless_available!();
@@ -260,6 +263,9 @@ async fn a_datanode_cut_off_during_reads_and_writes_is_healed_around() -> anyhow
 
 /// A whole rack cut off: every block has a replica on the other rack, so
 /// reads go on; after the heal both racks are back.
+// The guard serializes the tests (fixed namespaces): held on purpose for
+// the whole test, across awaits; no other task takes it.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rack_cut_off_leaves_reads_to_the_other_rack() -> anyhow::Result<()> {
     skip_unless_available!();
