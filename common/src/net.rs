@@ -169,3 +169,23 @@ pub async fn wait_for_stop_signal() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `host:port` as peers should dial it, bracketing IPv6 hosts.
+pub fn advertised(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The host a daemon advertises: the configured one, else the bound IP,
+/// else 127.0.0.1 for a wildcard bind. Datanodes and node managers use the
+/// same rule, so the two daemons of a machine agree by default (locality).
+pub fn host_identity(configured: Option<&str>, bound: std::net::SocketAddr) -> String {
+    match configured {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ if bound.ip().is_unspecified() => "127.0.0.1".to_string(),
+        _ => bound.ip().to_string(),
+    }
+}

@@ -126,14 +126,6 @@ impl DatanodeHandle {
     }
 }
 
-fn advertised(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// Opens the data dirs, binds the DataTransfer and HTTP addresses, writes
 /// `datanode.addr` / `datanode-http.addr`, and starts serving. Registration
 /// with the namenode happens in the background (retrying until it is up).
@@ -169,13 +161,9 @@ pub async fn start_with_store(
         .with_context(|| format!("cannot bind HTTP address {}", dn.http_addr))?;
     let data_addr = data_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
-    let host = match dn.host.as_deref() {
-        Some(h) if !h.is_empty() => h.to_string(),
-        _ if data_addr.ip().is_unspecified() => "127.0.0.1".to_string(),
-        _ => data_addr.ip().to_string(),
-    };
-    let data_adv = advertised(&host, data_addr.port());
-    let http_adv = advertised(&host, http_addr.port());
+    let host = tusk_common::net::host_identity(dn.host.as_deref(), data_addr);
+    let data_adv = tusk_common::net::advertised(&host, data_addr.port());
+    let http_adv = tusk_common::net::advertised(&host, http_addr.port());
 
     let (reports, report_rx) = link::ReportQueue::new();
     let node = Arc::new(node::Node::new(

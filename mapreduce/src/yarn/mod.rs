@@ -25,6 +25,7 @@ mod net;
 pub mod nm;
 pub mod rm;
 pub mod scheduler;
+mod workers;
 
 pub use error::YarnError;
 pub use tusk_proto::yarn as pb;
@@ -96,25 +97,7 @@ pub(crate) fn channel(addr: &str) -> Result<Channel, YarnError> {
         .connect_lazy())
 }
 
-/// `host:port`, bracketing IPv6 hosts.
-pub(crate) fn advertised(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// The advertised host of a daemon: the configured one, else the bound IP,
-/// else 127.0.0.1 for a wildcard bind (the datanode's rule, so both daemons
-/// of a machine agree by default).
-pub(crate) fn host_identity(configured: Option<&str>, bound: std::net::SocketAddr) -> String {
-    match configured {
-        Some(h) if !h.is_empty() => h.to_string(),
-        _ if bound.ip().is_unspecified() => "127.0.0.1".to_string(),
-        _ => bound.ip().to_string(),
-    }
-}
+pub(crate) use tusk_common::net::{advertised, host_identity};
 
 /// Sleeps `d` unless `stop` fires first (returns true then).
 pub(crate) async fn sleep_or_stop(

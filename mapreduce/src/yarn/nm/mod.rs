@@ -23,6 +23,7 @@ pub mod shuffle;
 
 use crate::yarn::pb;
 use crate::yarn::scheduler::Res;
+use crate::yarn::workers::Workers;
 use crate::yarn::{advertised, host_identity, YarnError};
 use anyhow::Context as _;
 use parking_lot::Mutex;
@@ -34,7 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use tusk_client::{ClientConfig, DfsClient};
 use tusk_common::TuskConfig;
@@ -49,7 +49,7 @@ pub struct NmHandle {
     /// Bound HTTP address.
     pub http_addr: SocketAddr,
     nm: Arc<Nm>,
-    workers: Vec<(&'static str, watch::Sender<bool>, JoinHandle<()>)>,
+    workers: Workers,
 }
 
 impl NmHandle {
@@ -82,19 +82,7 @@ impl NmHandle {
     /// Stops the workers in order, then kills every container still running
     /// and waits for them. Working dirs stay (a restart does not resume them).
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        for (name, stop, mut task) in self.workers {
-            stop.send_replace(true);
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                warn!(
-                    worker = name,
-                    "node manager worker did not stop in 5s; aborting it"
-                );
-                task.abort();
-            }
-        }
+        self.workers.stop().await;
         let all: Vec<Arc<container::Entry>> = self.nm.containers.lock().values().cloned().collect();
         for c in &all {
             c.stop(
@@ -309,34 +297,19 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
         heartbeat_now: Notify::new(),
     });
 
-    let mut workers = Vec::new();
-    {
-        let (tx, rx) = watch::channel(false);
-        let rm = crate::yarn::client::tracker_client(&nm.rm_addr)?;
-        let task = tokio::spawn(link::run(nm.clone(), rm, registered_tx, rx));
-        workers.push(("heartbeat", tx, task));
-    }
-    {
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(rpc::serve(nm.clone(), rpc_l, rx));
-        workers.push(("rpc-server", tx, task));
-    }
-    {
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(shuffle::serve(nm.clone(), shuffle_l, rx));
-        workers.push(("shuffle-server", tx, task));
-    }
-    {
-        let (tx, rx) = watch::channel(false);
-        let router = http::router(nm.clone());
-        let task = tokio::spawn(tusk_common::net::serve_http(
-            http_l,
-            router,
-            rx,
-            "node manager",
-        ));
-        workers.push(("http-server", tx, task));
-    }
+    let mut workers = Workers::new("node manager");
+    let tracker = crate::yarn::client::tracker_client(&nm.rm_addr)?;
+    workers.spawn("heartbeat", |stop| {
+        link::run(nm.clone(), tracker, registered_tx, stop)
+    });
+    workers.spawn("rpc-server", |stop| rpc::serve(nm.clone(), rpc_l, stop));
+    workers.spawn("shuffle-server", |stop| {
+        shuffle::serve(nm.clone(), shuffle_l, stop)
+    });
+    let router = http::router(nm.clone());
+    workers.spawn("http-server", |stop| {
+        tusk_common::net::serve_http(http_l, router, stop, "node manager")
+    });
 
     let state_dir = c.state_dir.clone().unwrap_or_else(|| nm.local_dir.clone());
     write_addr(&state_dir, "nodemanager.addr", &nm.rpc_adv)?;

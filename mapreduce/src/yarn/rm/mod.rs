@@ -19,8 +19,10 @@ mod rpc;
 pub(crate) mod state;
 pub(crate) mod store;
 
+use crate::yarn::advertised;
 use crate::yarn::client::NmClient;
 use crate::yarn::scheduler::SchedulerConfig;
+use crate::yarn::workers::Workers;
 use anyhow::Context as _;
 use parking_lot::Mutex;
 use state::{Launch, RmState, Settings};
@@ -30,8 +32,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use tusk_common::TuskConfig;
 
@@ -42,25 +42,13 @@ pub struct RmHandle {
     /// Bound HTTP address.
     pub http_addr: SocketAddr,
     rm: Arc<Rm>,
-    workers: Vec<(&'static str, watch::Sender<bool>, JoinHandle<()>)>,
+    workers: Workers,
 }
 
 impl RmHandle {
     /// Stops the workers in order. Application state is in the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        for (name, stop, mut task) in self.workers {
-            stop.send_replace(true);
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                warn!(
-                    worker = name,
-                    "resource manager worker did not stop in 5s; aborting it"
-                );
-                task.abort();
-            }
-        }
+        self.workers.stop().await;
         let store = self.rm.state.lock().store();
         tokio::task::spawn_blocking(move || store.flush())
             .await?
@@ -175,44 +163,29 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
         started_ms: tusk_common::sys::now_ms(),
     });
 
-    let mut workers = Vec::new();
-    {
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(rpc::serve(rm.clone(), rpc_l, rx));
-        workers.push(("rpc-server", tx, task));
-    }
-    {
-        let (tx, rx) = watch::channel(false);
-        let router = http::router(rm.clone());
-        let task = tokio::spawn(tusk_common::net::serve_http(
-            http_l,
-            router,
-            rx,
-            "resource manager",
-        ));
-        workers.push(("http-server", tx, task));
-    }
-    {
-        let (tx, mut rx) = watch::channel(false);
-        let rm = rm.clone();
-        let every = settings
-            .heartbeat_interval
-            .min(settings.dead_after / 4)
-            .max(Duration::from_millis(10));
-        let task = tokio::spawn(async move {
-            loop {
-                if crate::yarn::sleep_or_stop(every, &mut rx).await {
-                    return;
-                }
-                let launches = rm.state.lock().tick(Instant::now());
-                rm.launch(launches);
+    let mut workers = Workers::new("resource manager");
+    workers.spawn("rpc-server", |stop| rpc::serve(rm.clone(), rpc_l, stop));
+    let router = http::router(rm.clone());
+    workers.spawn("http-server", |stop| {
+        tusk_common::net::serve_http(http_l, router, stop, "resource manager")
+    });
+    let every = settings
+        .heartbeat_interval
+        .min(settings.dead_after / 4)
+        .max(Duration::from_millis(10));
+    let liveness_rm = rm.clone();
+    workers.spawn("liveness", move |mut stop| async move {
+        loop {
+            if crate::yarn::sleep_or_stop(every, &mut stop).await {
+                return;
             }
-        });
-        workers.push(("liveness", tx, task));
-    }
+            let launches = liveness_rm.state.lock().tick(Instant::now());
+            liveness_rm.launch(launches);
+        }
+    });
     let host = crate::yarn::host_identity(None, rpc_addr);
-    let rpc_adv = crate::yarn::advertised(&host, rpc_addr.port());
-    let http_adv = crate::yarn::advertised(&host, http_addr.port());
+    let rpc_adv = advertised(&host, rpc_addr.port());
+    let http_adv = advertised(&host, http_addr.port());
     tusk_common::sys::write_addr_file(&c.state_dir, "resourcemanager.addr", &rpc_adv)
         .with_context(|| {
             format!(
