@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod path;
 pub mod sys;

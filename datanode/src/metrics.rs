@@ -3,6 +3,7 @@
 use crate::store::VolumeReport;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tusk_common::metrics::{write_header, write_metric};
 
 /// Monotonic counters, bumped where the work happens.
 #[derive(Default)]
@@ -95,14 +96,22 @@ impl Metrics {
             ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                c.load(Ordering::Relaxed)
-            );
+            write_metric(&mut out, name, "counter", help, c.load(Ordering::Relaxed));
         }
-        let _ = writeln!(out, "# HELP tusk_datanode_replicas Finalized replicas\n# TYPE tusk_datanode_replicas gauge\ntusk_datanode_replicas {replicas}");
-        let _ = writeln!(out, "# HELP tusk_datanode_xceivers Transfers in progress\n# TYPE tusk_datanode_xceivers gauge\ntusk_datanode_xceivers {xceivers}");
+        write_metric(
+            &mut out,
+            "tusk_datanode_replicas",
+            "gauge",
+            "Finalized replicas",
+            replicas,
+        );
+        write_metric(
+            &mut out,
+            "tusk_datanode_xceivers",
+            "gauge",
+            "Transfers in progress",
+            xceivers,
+        );
         for (name, help) in [
             ("tusk_datanode_volume_capacity_bytes", "Volume capacity"),
             (
@@ -118,7 +127,7 @@ impl Metrics {
                 "1 when the volume is out of service",
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            write_header(&mut out, name, "gauge", help);
             for v in volumes {
                 let val = match name {
                     "tusk_datanode_volume_capacity_bytes" => v.capacity,

@@ -3,6 +3,7 @@
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use tusk_common::metrics::{write_header, write_metric};
 
 use crate::sync::GroupCommit;
 use crate::types::FsStats;
@@ -37,12 +38,20 @@ impl Metrics {
                 commit.flushes(),
             ),
         ] {
-            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
-            let _ = writeln!(out, "# TYPE tusk_namenode_{name} counter");
-            let _ = writeln!(out, "tusk_namenode_{name} {v}");
+            write_metric(
+                &mut out,
+                &format!("tusk_namenode_{name}"),
+                "counter",
+                help,
+                v,
+            );
         }
-        out.push_str("# HELP tusk_namenode_rpc_total RPCs served, by method.\n");
-        out.push_str("# TYPE tusk_namenode_rpc_total counter\n");
+        write_header(
+            &mut out,
+            "tusk_namenode_rpc_total",
+            "counter",
+            "RPCs served, by method.",
+        );
         for (m, n) in self.rpc_counts() {
             let _ = writeln!(out, "tusk_namenode_rpc_total{{method=\"{m}\"}} {n}");
         }
@@ -82,9 +91,7 @@ impl Metrics {
             ("safe_mode", "1 while in safe mode.", u64::from(s.safe_mode)),
         ];
         for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
-            let _ = writeln!(out, "# TYPE tusk_namenode_{name} gauge");
-            let _ = writeln!(out, "tusk_namenode_{name} {v}");
+            write_metric(&mut out, &format!("tusk_namenode_{name}"), "gauge", help, v);
         }
         out
     }

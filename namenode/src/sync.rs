@@ -9,9 +9,9 @@
 use crate::editlog::LoggedStore;
 use crate::error::{NnError, NnResult};
 use crate::store::StoreError;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tusk_common::metrics::write_metric;
 
 /// The namesystem's view of durability: which point a mutation waits for.
 pub struct GroupCommit {
@@ -103,9 +103,7 @@ impl GroupCommit {
                 s.appended.saturating_sub(s.checkpointed).to_string(),
             ),
         ] {
-            let _ = writeln!(out, "# HELP tusk_namenode_{name} {help}");
-            let _ = writeln!(out, "# TYPE tusk_namenode_{name} {kind}");
-            let _ = writeln!(out, "tusk_namenode_{name} {v}");
+            write_metric(&mut out, &format!("tusk_namenode_{name}"), kind, help, v);
         }
         out
     }

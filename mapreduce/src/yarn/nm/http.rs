@@ -6,7 +6,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -28,7 +27,7 @@ async fn metrics(State(nm): State<Arc<Nm>>) -> impl IntoResponse {
         .count();
     let mut s = String::new();
     let mut line = |name: &str, kind: &str, help: &str, v: u64| {
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        tusk_common::metrics::write_metric(&mut s, name, kind, help, v)
     };
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     line(

@@ -123,7 +123,7 @@ async fn metrics(State(rm): State<Arc<Rm>>) -> impl IntoResponse {
     let used = m.allocated.unwrap_or_default();
     let mut s = String::new();
     let mut line = |name: &str, kind: &str, help: &str, v: u64| {
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        tusk_common::metrics::write_metric(&mut s, name, kind, help, v)
     };
     line(
         "tusk_resourcemanager_active_nodes",
