@@ -1390,6 +1390,21 @@ mod tests {
         log.close().unwrap();
     }
 
+    /// (offset, body length) of every record of a segment file's bytes.
+    fn record_spans(data: &[u8]) -> Vec<(usize, usize)> {
+        let mut pos = 16;
+        let mut spans = Vec::new();
+        loop {
+            let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+            if len == 0 {
+                break;
+            }
+            spans.push((pos, len));
+            pos += 8 + len;
+        }
+        spans
+    }
+
     #[test]
     fn a_torn_tail_is_dropped_and_the_rest_replayed() {
         let dir = tempfile::tempdir().unwrap();
@@ -1403,16 +1418,7 @@ mod tests {
         // Tear the last record: keep only part of its bytes.
         let (_, path) = list_segments(dir.path()).unwrap().remove(0);
         let data = std::fs::read(&path).unwrap();
-        let mut pos = 16;
-        let mut starts = Vec::new();
-        loop {
-            let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-            if len == 0 {
-                break;
-            }
-            starts.push(pos);
-            pos += 8 + len;
-        }
+        let starts: Vec<usize> = record_spans(&data).into_iter().map(|(p, _)| p).collect();
         assert_eq!(starts.len(), 10);
         write_file(&path, &data[..starts[9] + 11]);
         let log = LoggedStore::open(dir.path(), store.crashed(), small()).unwrap();
@@ -1439,11 +1445,7 @@ mod tests {
         let (_, path) = list_segments(dir.path()).unwrap().remove(0);
         let mut data = std::fs::read(&path).unwrap();
         // Flip a byte inside the third record's value.
-        let mut pos = 16;
-        for _ in 0..2 {
-            pos += 8 + u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        }
-        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        let (pos, len) = record_spans(&data)[2];
         data[pos + 8 + len - 1] ^= 0x40;
         write_file(&path, &data);
         let log = LoggedStore::open(dir.path(), store.crashed(), small()).unwrap();
