@@ -1609,8 +1609,16 @@ impl FsNamesystem {
         None
     }
 
-    /// A full block report: the node's replicas are exactly `reported`.
-    pub fn block_report(&mut self, uuid: &str, reported: &[Block], now: Instant) -> Vec<Command> {
+    /// A full block report: the node's finalized replicas are exactly
+    /// `reported`; `being_written` are its rbw replicas, of which the stale
+    /// ones are deleted too (see [`Self::stale_being_written`]).
+    pub fn block_report(
+        &mut self,
+        uuid: &str,
+        reported: &[Block],
+        being_written: &[Block],
+        now: Instant,
+    ) -> Vec<Command> {
         let Some(node) = self.dns.live_mut(uuid) else {
             return vec![Command::Reregister];
         };
@@ -1642,6 +1650,7 @@ impl FsNamesystem {
             "block report"
         );
         self.update_safemode(now);
+        deletes.extend(self.stale_being_written(uuid, being_written));
         if deletes.is_empty() {
             Vec::new()
         } else {

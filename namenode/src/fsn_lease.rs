@@ -183,7 +183,7 @@ impl FsNamesystem {
     /// or a complete block that has finalized replicas. Replicas of blocks
     /// still being written at the current stamp stay (lease recovery may
     /// need them).
-    pub fn stale_being_written(&self, uuid: &str, rbw: &[Block]) -> Vec<Block> {
+    pub(crate) fn stale_being_written(&self, uuid: &str, rbw: &[Block]) -> Vec<Block> {
         if self.dns.live(uuid).is_none() {
             return Vec::new();
         }

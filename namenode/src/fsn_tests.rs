@@ -528,7 +528,7 @@ fn block_reports_and_corruption() {
         num_bytes: 99,
         ..good
     };
-    let cmds = f.block_report(&dns[1], &[wrong_len, unknown], Instant::now());
+    let cmds = f.block_report(&dns[1], &[wrong_len, unknown], &[], Instant::now());
     assert_eq!(cmds, vec![Command::Delete(vec![unknown])]);
     let info = f.block_map().get(b.id).unwrap();
     assert_eq!(info.locations, vec![dns[0].clone()]);
@@ -544,11 +544,11 @@ fn block_reports_and_corruption() {
     let s = f.fs_stats();
     assert_eq!((s.corrupt_blocks, s.missing_blocks), (1, 1));
     // A full report without the block removes the location.
-    f.block_report(&dns[0], &[], Instant::now());
+    f.block_report(&dns[0], &[], &[], Instant::now());
     assert!(f.block_map().get(b.id).unwrap().corrupt.len() == 1);
     // An unknown datanode is told to re-register.
     assert_eq!(
-        f.block_report("ghost", &[], Instant::now()),
+        f.block_report("ghost", &[], &[], Instant::now()),
         vec![Command::Reregister]
     );
     assert_eq!(
@@ -645,7 +645,7 @@ fn restart_rebuilds_blocks_leases_and_safe_mode() {
     ));
     // The datanode comes back and reports: safe mode ends.
     add_datanodes(&mut f, 1);
-    f.block_report(&dns[0], &[b], Instant::now());
+    f.block_report(&dns[0], &[b], &[], Instant::now());
     assert!(!f.in_safe_mode());
     f.mkdirs(&r, "/x", 0o755, false).unwrap();
     assert_eq!(

@@ -580,15 +580,10 @@ impl DatanodeProtocol for DatanodeService {
         let r = req.get_ref();
         let blocks: Vec<_> = r.finalized.iter().map(block_from).collect();
         let rbw: Vec<_> = r.being_written.iter().map(block_from).collect();
-        let cmds = {
-            let mut f = s.fsn.write();
-            let mut cmds = f.block_report(&r.uuid, &blocks, Instant::now());
-            let stale = f.stale_being_written(&r.uuid, &rbw);
-            if !stale.is_empty() {
-                cmds.push(crate::types::Command::Delete(stale));
-            }
-            cmds
-        };
+        let cmds = s
+            .fsn
+            .write()
+            .block_report(&r.uuid, &blocks, &rbw, Instant::now());
         Ok(Response::new(pb::BlockReportResponse {
             commands: cmds.iter().map(command_to).collect(),
         }))

@@ -94,11 +94,11 @@ fn main() -> anyhow::Result<()> {
     // The simulated datanode holds a replica of every block.
     f.register_datanode(datanode(1), stats, Instant::now());
     let t = Instant::now();
-    let cmds = f.block_report("sim-1", &blocks, Instant::now());
+    let cmds = f.block_report("sim-1", &blocks, &[], Instant::now());
     let first = t.elapsed();
     anyhow::ensure!(cmds.is_empty(), "unexpected commands: {}", cmds.len());
     let t = Instant::now();
-    f.block_report("sim-1", &blocks, Instant::now());
+    f.block_report("sim-1", &blocks, &[], Instant::now());
     let again = t.elapsed();
 
     let ids: Vec<u64> = blocks
