@@ -18,6 +18,13 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
+# A clean checkout gains nothing from incremental state, and it costs GBs of disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+avail_kb=$(df -Pk "$repo" | awk 'NR==2 {print $4}')
+if ((avail_kb < 6 * 1024 * 1024)); then
+  echo "test.sh: warning: only $((avail_kb / 1024)) MiB free under $repo; a clean build and the test clusters need about 6 GiB" >&2
+fi
+
 # The multi-process tests drive the real binaries through scripts/local-cluster.sh.
 cargo build --bins
 export TUSK_BIN_DIR=$repo/target/debug
