@@ -11,7 +11,9 @@ use futures::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tusk_client::{CreateOptions, DfsClient};
-use tusk_mapreduce::engine::api::{Context, Job, JobConf, Mapper, Reducer, NUM_REDUCES, SORT_MB};
+use tusk_mapreduce::engine::api::{
+    Context, Job, JobConf, Mapper, Reducer, Values, NUM_REDUCES, SORT_MB,
+};
 use tusk_mapreduce::engine::counters::{self as c};
 use tusk_mapreduce::engine::driver::{
     run_job, JobOptions, JobReport, LaunchRequest, TaskCompletion, TaskLauncher,
@@ -493,7 +495,7 @@ impl Reducer for FlakyReducer {
     fn reduce(
         &mut self,
         key: &[u8],
-        values: &mut dyn Iterator<Item = Vec<u8>>,
+        values: &mut dyn Values,
         ctx: &mut dyn Context,
     ) -> EngineResult<()> {
         if !self.started {

@@ -181,18 +181,41 @@ pub trait Mapper: Send {
     }
 }
 
+/// The values of one key, lent one at a time: each slice is valid until the
+/// next call (Hadoop reuses its value object the same way), so the
+/// framework copies nothing per value. Copy a value (`to_vec`) to keep it.
+pub trait Values {
+    /// The next value of the key, `None` after the last.
+    fn next_value(&mut self) -> Option<&[u8]>;
+}
+
+/// Values from a slice of byte strings (tests, in-memory callers).
+pub struct SliceValues<'a, T: AsRef<[u8]>> {
+    items: &'a [T],
+    pos: usize,
+}
+
+impl<'a, T: AsRef<[u8]>> SliceValues<'a, T> {
+    pub fn new(items: &'a [T]) -> Self {
+        Self { items, pos: 0 }
+    }
+}
+
+impl<T: AsRef<[u8]>> Values for SliceValues<'_, T> {
+    fn next_value(&mut self) -> Option<&[u8]> {
+        let v = self.items.get(self.pos)?;
+        self.pos += 1;
+        Some(v.as_ref())
+    }
+}
+
 /// Gets each key once with all its values (in key order). Also the type
 /// of a combiner, which must emit pairs a reducer accepts as input.
 pub trait Reducer: Send {
     fn setup(&mut self, _ctx: &mut dyn Context) -> Result<()> {
         Ok(())
     }
-    fn reduce(
-        &mut self,
-        key: &[u8],
-        values: &mut dyn Iterator<Item = Vec<u8>>,
-        ctx: &mut dyn Context,
-    ) -> Result<()>;
+    fn reduce(&mut self, key: &[u8], values: &mut dyn Values, ctx: &mut dyn Context) -> Result<()>;
     fn cleanup(&mut self, _ctx: &mut dyn Context) -> Result<()> {
         Ok(())
     }
@@ -230,14 +253,9 @@ impl Partitioner for HashPartitioner {
 pub struct IdentityReducer;
 
 impl Reducer for IdentityReducer {
-    fn reduce(
-        &mut self,
-        key: &[u8],
-        values: &mut dyn Iterator<Item = Vec<u8>>,
-        ctx: &mut dyn Context,
-    ) -> Result<()> {
-        for v in values {
-            ctx.emit(key, &v)?;
+    fn reduce(&mut self, key: &[u8], values: &mut dyn Values, ctx: &mut dyn Context) -> Result<()> {
+        while let Some(v) = values.next_value() {
+            ctx.emit(key, v)?;
         }
         Ok(())
     }

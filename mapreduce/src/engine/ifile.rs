@@ -34,6 +34,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use super::api::Values;
 use super::error::{EngineError, Result};
 
 /// Name of a map's output file inside its attempt directory.
@@ -410,6 +411,8 @@ pub struct GroupValues<'a> {
     src: &'a mut dyn RecordSource,
     key: &'a [u8],
     first: Option<Vec<u8>>,
+    /// The value last handed out.
+    cur: Vec<u8>,
     pending: &'a mut Option<(Vec<u8>, Vec<u8>)>,
     done: bool,
     /// Values handed out (for input-record counters).
@@ -418,35 +421,47 @@ pub struct GroupValues<'a> {
     pub error: Option<EngineError>,
 }
 
-impl Iterator for GroupValues<'_> {
-    type Item = Vec<u8>;
-    fn next(&mut self) -> Option<Vec<u8>> {
+impl GroupValues<'_> {
+    /// Moves to the next value of the group, leaving it in `cur`.
+    fn advance(&mut self) -> bool {
         if let Some(v) = self.first.take() {
+            self.cur = v;
             self.count += 1;
-            return Some(v);
+            return true;
         }
         if self.done {
-            return None;
+            return false;
         }
         match self.src.next_record() {
             Ok(Some((k, v))) if k == self.key => {
+                self.cur = v;
                 self.count += 1;
-                Some(v)
+                true
             }
             Ok(Some(kv)) => {
                 *self.pending = Some(kv);
                 self.done = true;
-                None
+                false
             }
             Ok(None) => {
                 self.done = true;
-                None
+                false
             }
             Err(e) => {
                 self.error = Some(e);
                 self.done = true;
-                None
+                false
             }
+        }
+    }
+}
+
+impl Values for GroupValues<'_> {
+    fn next_value(&mut self) -> Option<&[u8]> {
+        if self.advance() {
+            Some(&self.cur)
+        } else {
+            None
         }
     }
 }
@@ -464,13 +479,14 @@ pub fn for_each_group(
             src: &mut *src,
             key: &key,
             first: Some(first),
+            cur: Vec::new(),
             pending: &mut pending,
             done: false,
             count: 0,
             error: None,
         };
         let r = f(&key, &mut g);
-        for _ in g.by_ref() {}
+        while g.advance() {}
         if let Some(e) = g.error.take() {
             return Err(e);
         }
@@ -581,7 +597,10 @@ mod tests {
         let mut m = Merger::new(srcs);
         let mut seen = Vec::new();
         let (groups, records) = for_each_group(&mut m, |k, vals| {
-            let vs: Vec<String> = vals.map(|v| String::from_utf8(v).unwrap()).collect();
+            let mut vs = Vec::new();
+            while let Some(v) = vals.next_value() {
+                vs.push(String::from_utf8(v.to_vec()).unwrap());
+            }
             seen.push((String::from_utf8(k.to_vec()).unwrap(), vs.join(",")));
             Ok(())
         })

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::slice::ParallelSliceMut;
 
-use super::api::{Partitioner, Reducer};
+use super::api::{Partitioner, Reducer, Values};
 use super::context::{Sink, SinkContext, TaskInfo};
 use super::counters::{self as c, Counters};
 use super::error::{EngineError, Result};
@@ -177,7 +177,10 @@ impl MapOutputBuffer {
                             e += 1;
                         }
                         combine_in += (e - j) as u64;
-                        let mut values = run[j..e].iter().map(|m| val(m).to_vec());
+                        let mut values = RunValues {
+                            arena,
+                            run: &run[j..e],
+                        };
                         let mut sink = SegmentSink {
                             w: &mut w,
                             path: &path,
@@ -331,6 +334,21 @@ impl Sink for MapOutputBuffer {
     }
 }
 
+/// The values of one key in a sorted run of the sort buffer.
+struct RunValues<'a> {
+    arena: &'a [u8],
+    run: &'a [Meta],
+}
+
+impl Values for RunValues<'_> {
+    fn next_value(&mut self) -> Option<&[u8]> {
+        let (m, rest) = self.run.split_first()?;
+        self.run = rest;
+        let start = m.off + m.key_len as usize;
+        Some(&self.arena[start..start + m.val_len])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,12 +361,13 @@ mod tests {
         fn reduce(
             &mut self,
             key: &[u8],
-            values: &mut dyn Iterator<Item = Vec<u8>>,
+            values: &mut dyn Values,
             ctx: &mut dyn Context,
         ) -> Result<()> {
-            let n: u64 = values
-                .map(|v| std::str::from_utf8(&v).unwrap().parse::<u64>().unwrap())
-                .sum();
+            let mut n = 0u64;
+            while let Some(v) = values.next_value() {
+                n += std::str::from_utf8(v).unwrap().parse::<u64>().unwrap();
+            }
             ctx.emit(key, n.to_string().as_bytes())
         }
     }

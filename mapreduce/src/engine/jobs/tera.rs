@@ -18,7 +18,7 @@ use tusk_client::DfsClient;
 
 use crate::engine::api::{
     Context, IdentityMapper, IdentityReducer, InputFormat, Job, JobConf, JobPaths, Mapper,
-    OutputFormat, Partitioner, Reducer, NUM_REDUCES,
+    OutputFormat, Partitioner, Reducer, Values, NUM_REDUCES,
 };
 use crate::engine::driver::NUM_ROWS;
 use crate::engine::error::{EngineError, Result};
@@ -305,21 +305,16 @@ struct ValidateReducer {
 }
 
 impl Reducer for ValidateReducer {
-    fn reduce(
-        &mut self,
-        key: &[u8],
-        values: &mut dyn Iterator<Item = Vec<u8>>,
-        ctx: &mut dyn Context,
-    ) -> Result<()> {
+    fn reduce(&mut self, key: &[u8], values: &mut dyn Values, ctx: &mut dyn Context) -> Result<()> {
         if key == b"error" {
-            for v in values {
-                ctx.emit(b"error", &v)?;
+            while let Some(v) = values.next_value() {
+                ctx.emit(b"error", v)?;
             }
             return Ok(());
         }
         let where_ = String::from_utf8_lossy(key).replace('\u{1}', ":");
-        for v in values {
-            let text = String::from_utf8_lossy(&v).to_string();
+        while let Some(v) = values.next_value() {
+            let text = String::from_utf8_lossy(v).to_string();
             let mut parts = text.split(' ');
             let (Some(f), Some(l), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(EngineError::task(format!(

@@ -1,7 +1,7 @@
 //! `wordcount IN… OUT`: counts whitespace-separated words; the reducer
 //! doubles as combiner. Output lines: `word\tcount`, sorted per part.
 
-use crate::engine::api::{Context, Job, JobConf, Mapper, Reducer};
+use crate::engine::api::{Context, Job, JobConf, Mapper, Reducer, Values};
 use crate::engine::error::{EngineError, Result};
 
 /// The job.
@@ -26,22 +26,17 @@ impl Mapper for WordMapper {
 pub struct SumReducer;
 
 impl Reducer for SumReducer {
-    fn reduce(
-        &mut self,
-        key: &[u8],
-        values: &mut dyn Iterator<Item = Vec<u8>>,
-        ctx: &mut dyn Context,
-    ) -> Result<()> {
+    fn reduce(&mut self, key: &[u8], values: &mut dyn Values, ctx: &mut dyn Context) -> Result<()> {
         let mut sum = 0u64;
-        for v in values {
-            let n: u64 = std::str::from_utf8(&v)
+        while let Some(v) = values.next_value() {
+            let n: u64 = std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| {
                     EngineError::task(format!(
                         "count of {:?} is not a number: {:?}",
                         String::from_utf8_lossy(key),
-                        String::from_utf8_lossy(&v)
+                        String::from_utf8_lossy(v)
                     ))
                 })?;
             sum += n;
