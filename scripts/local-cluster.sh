@@ -17,6 +17,10 @@
 #                   B+10*i+3, HTTP = B+10*i+4. Unset: namenode 9000/9870,
 #                   resource manager 8032/8088, datanode i 19000+10*i /
 #                   19001+10*i, node manager i 19002+10*i / 19003+10*i / 19004+10*i.
+#   TUSK_HOSTS      "distinct": datanode i and node manager i listen on their
+#                   own loopback address 127.0.0.(10+i) and use it as host
+#                   identity, so each worker is a host of its own (locality
+#                   tests); default: every worker is 127.0.0.1
 #   TUSK_BIN_DIR    where the binaries are (default: target/release, built if missing)
 #   TUSK_READY_TIMEOUT  seconds `start` waits for the cluster (default 60)
 #
@@ -86,6 +90,11 @@ rm_addr() { echo "127.0.0.1:$RM_RPC_PORT"; }
 rm_dir=$TUSK_HOME/resourcemanager
 nm_dir() { echo "$TUSK_HOME/nodemanager-$1"; }
 nm_port() { echo $((WORKER_BASE + 10 * $1 + $2)); } # i, offset: 2 rpc, 3 shuffle, 4 http
+case ${TUSK_HOSTS:-} in
+  distinct) worker_host() { echo "127.0.0.$((10 + $1))"; } ;;
+  '' | shared) worker_host() { echo 127.0.0.1; } ;;
+  *) echo "local-cluster.sh: TUSK_HOSTS=$TUSK_HOSTS: expected distinct or shared" >&2; exit 2 ;;
+esac
 
 start_namenode() {
   running namenode && return 0
@@ -104,8 +113,8 @@ start_datanode() {
   rm -f "$d/datanode.addr" "$d/datanode-http.addr"
   launch "datanode-$i" "$BIN/datanode" "${config_args[@]}" \
     --namenode "$(nn_addr)" --data-dir "$d/data" --state-dir "$d" \
-    --data-addr "127.0.0.1:$((WORKER_BASE + 10 * i))" \
-    --http-addr "127.0.0.1:$((WORKER_BASE + 10 * i + 1))" --host 127.0.0.1
+    --data-addr "$(worker_host "$i"):$((WORKER_BASE + 10 * i))" \
+    --http-addr "$(worker_host "$i"):$((WORKER_BASE + 10 * i + 1))" --host "$(worker_host "$i")"
 }
 
 start_resourcemanager() {
@@ -116,7 +125,7 @@ start_resourcemanager() {
     --state-dir "$rm_dir" --rpc-addr "$(rm_addr)" --http-addr "$RM_HTTP"
 }
 
-# Node manager i sits beside datanode i: same host identity (127.0.0.1).
+# Node manager i sits beside datanode i: same host identity.
 start_nodemanager() {
   local i=$1 d
   running "nodemanager-$i" && return 0
@@ -126,8 +135,9 @@ start_nodemanager() {
   launch "nodemanager-$i" "$BIN/nodemanager" "${config_args[@]}" \
     --rm "$(rm_addr)" --namenode "$(nn_addr)" \
     --local-dir "$d/local" --log-dir "$d/logs" --state-dir "$d" \
-    --rpc-addr "127.0.0.1:$(nm_port "$i" 2)" --shuffle-addr "127.0.0.1:$(nm_port "$i" 3)" \
-    --http-addr "127.0.0.1:$(nm_port "$i" 4)" --host 127.0.0.1
+    --rpc-addr "$(worker_host "$i"):$(nm_port "$i" 2)" \
+    --shuffle-addr "$(worker_host "$i"):$(nm_port "$i" 3)" \
+    --http-addr "$(worker_host "$i"):$(nm_port "$i" 4)" --host "$(worker_host "$i")"
 }
 
 print_exports() {
@@ -135,6 +145,7 @@ print_exports() {
 }
 
 cmd_start() {
+  local h
   ensure_binaries resourcemanager nodemanager
   start_namenode
   for i in $(seq 1 "$DATANODES"); do start_datanode "$i"; done
@@ -144,8 +155,9 @@ cmd_start() {
   echo "namenode   rpc $(nn_addr)  http $NN_HTTP" >&2
   echo "resourcemanager rpc $(rm_addr)  http $RM_HTTP" >&2
   for i in $(seq 1 "$DATANODES"); do
-    echo "datanode-$i data 127.0.0.1:$((WORKER_BASE + 10 * i))  http 127.0.0.1:$((WORKER_BASE + 10 * i + 1))" >&2
-    echo "nodemanager-$i rpc 127.0.0.1:$(nm_port "$i" 2)  shuffle 127.0.0.1:$(nm_port "$i" 3)  http 127.0.0.1:$(nm_port "$i" 4)" >&2
+    h=$(worker_host "$i")
+    echo "datanode-$i data $h:$((WORKER_BASE + 10 * i))  http $h:$((WORKER_BASE + 10 * i + 1))" >&2
+    echo "nodemanager-$i rpc $h:$(nm_port "$i" 2)  shuffle $h:$(nm_port "$i" 3)  http $h:$(nm_port "$i" 4)" >&2
   done
   print_exports
 }

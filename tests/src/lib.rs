@@ -458,6 +458,8 @@ pub struct LocalCluster {
     pub base_port: u16,
     pub datanodes: usize,
     pub bin_dir: PathBuf,
+    /// Worker i on its own loopback host 127.0.0.(10+i) (`TUSK_HOSTS=distinct`).
+    pub distinct_hosts: bool,
 }
 
 impl LocalCluster {
@@ -475,6 +477,20 @@ impl LocalCluster {
 
     /// Starts a cluster with `datanodes` datanodes and an optional tusk.toml.
     pub fn start(datanodes: usize, config: Option<&str>) -> Result<LocalCluster> {
+        Self::start_with(datanodes, config, false)
+    }
+
+    /// Like [`LocalCluster::start`], each worker (datanode + node manager)
+    /// on a loopback host of its own, so locality can be told apart.
+    pub fn start_distinct_hosts(datanodes: usize, config: Option<&str>) -> Result<LocalCluster> {
+        Self::start_with(datanodes, config, true)
+    }
+
+    fn start_with(
+        datanodes: usize,
+        config: Option<&str>,
+        distinct_hosts: bool,
+    ) -> Result<LocalCluster> {
         let home = tempfile::tempdir()?;
         if let Some(c) = config {
             std::fs::write(home.path().join("tusk.toml"), c)?;
@@ -485,6 +501,7 @@ impl LocalCluster {
             base_port,
             datanodes,
             bin_dir: Self::bin_dir(),
+            distinct_hosts,
         };
         for b in ["namenode", "datanode", "dfs"] {
             if !c.bin_dir.join(b).exists() {
@@ -517,6 +534,14 @@ impl LocalCluster {
             .env("TUSK_BASE_PORT", self.base_port.to_string())
             .env("DATANODES", self.datanodes.to_string())
             .env("TUSK_BIN_DIR", &self.bin_dir)
+            .env(
+                "TUSK_HOSTS",
+                if self.distinct_hosts {
+                    "distinct"
+                } else {
+                    "shared"
+                },
+            )
             .output()?;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         if !out.status.success() {

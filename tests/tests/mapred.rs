@@ -492,3 +492,47 @@ async fn job_survives_a_datanode_killed_mid_job() -> Result<()> {
     assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
     Ok(())
 }
+
+/// The value of counter `name` in `mapred`'s counter listing (`NAME=N`).
+fn counter(listing: &str, name: &str) -> Result<i64> {
+    let prefix = format!("{name}=");
+    listing
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix))
+        .with_context(|| format!("no {name} in:\n{listing}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{name} is not a number"))
+}
+
+/// Five workers on hosts of their own (127.0.0.11-15), replication 2: the
+/// scheduler puts at least 90 % of the maps on a node that holds their
+/// split, as the job's DATA_LOCAL_MAPS counter tells.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maps_run_where_their_blocks_are() -> Result<()> {
+    let c = LocalCluster::start_distinct_hosts(5, Some(CONFIG))?;
+    let client = c.client().await?;
+    let input = corpus(500_000, 23); // ~14 MB: 14 blocks of 1 MiB, 2 replicas each
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+    let hosts: std::collections::BTreeSet<String> = client
+        .block_locations("/in/words.txt")
+        .await?
+        .iter()
+        .flat_map(|b| b.locations.iter().map(|l| l.host.clone()))
+        .collect();
+    ensure!(hosts.len() == 5, "blocks on hosts {hosts:?}, expected five");
+
+    let out = mapred_ok(&c, &["wordcount", "/in", "/out"])?;
+    let err = text(&out.stderr);
+    let launched = counter(&err, "TOTAL_LAUNCHED_MAPS")?;
+    let local = counter(&err, "DATA_LOCAL_MAPS")?;
+    let blocks = input.len().div_ceil(1 << 20) as i64;
+    ensure!(launched >= blocks, "{launched} maps for {blocks} blocks");
+    eprintln!("{local} of {launched} maps ran data-local");
+    ensure!(
+        local * 10 >= launched * 9,
+        "only {local} of {launched} maps ran data-local:\n{err}"
+    );
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+    Ok(())
+}
