@@ -536,3 +536,81 @@ async fn maps_run_where_their_blocks_are() -> Result<()> {
     assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
     Ok(())
 }
+
+/// The example job crate (examples/inverted-index), written against the
+/// public job API only, shipped with `mapred run` like a jar: its output
+/// equals an index computed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_job_crate_runs_with_mapred_run() -> Result<()> {
+    let c = LocalCluster::start(3, Some(CONFIG))?;
+    let bin = c.bin_dir.join("inverted-index");
+    ensure!(
+        bin.exists(),
+        "{} missing: `cargo build --bins` builds it",
+        bin.display()
+    );
+    let client = c.client().await?;
+    let a = corpus(60_000, 5) + "Tusk TUSK tusk-job x\n"; // ~1.7 MB: two blocks
+    let b = "the tusk example\nw1 w2 w3 w999 theonlyone\n".to_string();
+    put(&client, "/docs/a.txt", a.as_bytes()).await?;
+    put(&client, "/docs/b.txt", b.as_bytes()).await?;
+
+    let bin = bin.to_str().context("bin path")?;
+    let out = mapred_ok(
+        &c,
+        &[
+            "run",
+            bin,
+            "--",
+            "-D",
+            "mapreduce.job.reduces=2",
+            "/docs",
+            "/index",
+        ],
+    )?;
+    ensure!(
+        text(&out.stderr).contains("completed successfully"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The reference: word -> (count, files), words of >= 3 alphanumerics.
+    let mut want: BTreeMap<String, (u64, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    for (name, body) in [("a.txt", &a), ("b.txt", &b)] {
+        for w in body.split(|ch: char| !ch.is_ascii_alphanumeric()) {
+            if w.len() >= 3 {
+                let e = want.entry(w.to_ascii_lowercase()).or_default();
+                e.0 += 1;
+                e.1.insert(name);
+            }
+        }
+    }
+    let mut got = BTreeMap::new();
+    for name in names(&client, "/index").await? {
+        if !name.starts_with("part-r-") {
+            continue;
+        }
+        let body = client.read_file(&format!("/index/{name}")).await?;
+        for line in text(&body).lines() {
+            let mut f = line.split('\t');
+            let (Some(w), Some(n), Some(files), None) = (f.next(), f.next(), f.next(), f.next())
+            else {
+                anyhow::bail!("bad line {line:?}");
+            };
+            got.insert(w.to_string(), (n.parse::<u64>()?, files.to_string()));
+        }
+    }
+    let want: BTreeMap<String, (u64, String)> = want
+        .into_iter()
+        .map(|(w, (n, f))| (w, (n, f.into_iter().collect::<Vec<_>>().join(","))))
+        .collect();
+    ensure!(
+        got.len() == want.len(),
+        "{} words, want {}",
+        got.len(),
+        want.len()
+    );
+    assert_eq!(got, want);
+    assert_eq!(got["tusk"], (4, "a.txt,b.txt".to_string()));
+    Ok(())
+}

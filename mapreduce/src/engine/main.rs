@@ -32,11 +32,10 @@
 //! be given first; it is required when the registry holds several jobs),
 //! and `mapred run ./upper -- IN OUT` runs it on the cluster.
 //! [`tusk_mapreduce::job_main`](crate::job_main) adds the container roles
-//! to [`run_job_main`], which only runs the job in this process.
-//! For now attempts run in this process through the
-//! [`LocalLauncher`] against the cluster named by `TUSK_NAMENODE`;
-//! shipping the binary to YARN containers comes with the application
-//! master, which will call [`run_task_main`] in each container.
+//! (application master, task: [`run_task_main`]) to [`run_job_main`],
+//! which runs the job's attempts in this process through the
+//! [`LocalLauncher`] against the cluster named by `TUSK_NAMENODE`.
+//! `examples/inverted-index` in the repository is a whole job crate.
 
 use std::process::ExitCode;
 use std::sync::Arc;
