@@ -614,3 +614,50 @@ async fn example_job_crate_runs_with_mapred_run() -> Result<()> {
     assert_eq!(got["tusk"], (4, "a.txt,b.txt".to_string()));
     Ok(())
 }
+
+/// Reducers asked for before any map ran (slow start 0) take every free
+/// container — reduces outrank maps, as in Hadoop — and would wait forever
+/// for maps that cannot get one. The AM notices the maps waiting, holds the
+/// reduce asks back and preempts reducers; the job completes, correct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reducers_holding_the_cluster_are_preempted_for_starved_maps() -> Result<()> {
+    // Two node managers of 2 GiB: four 1 GiB containers, one for the AM.
+    let config = format!("{CONFIG}\n[nodemanager]\nmemory = \"2GiB\"\n");
+    let c = LocalCluster::start(2, Some(&config))?;
+    let client = c.client().await?;
+    let input = corpus(120_000, 29); // ~3.5 MB: 4 maps
+    put(&client, "/in/words.txt", input.as_bytes()).await?;
+    let out = mapred_ok(
+        &c,
+        &[
+            "--detach",
+            "-D",
+            "mapreduce.job.reduces=3",
+            "-D",
+            "mapreduce.job.reduce.slowstart.completedmaps=0",
+            "-D",
+            "mapreduce.job.reducer.preempt.delay.sec=1",
+            "wordcount",
+            "/in",
+            "/out",
+        ],
+    )?;
+    let app = text(&out.stdout).trim().to_string();
+    wait_for("the job to end", Duration::from_secs(120), || {
+        let s = text(&mapred(&c, &["status", &app]).stdout);
+        let done = s.contains("State: SUCCEEDED")
+            || s.contains("State: FAILED")
+            || s.contains("State: KILLED");
+        async move { done }
+    })
+    .await?;
+    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    ensure!(status.contains("State: SUCCEEDED"), "{status}");
+    assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
+    let logs = text(&mapred_ok(&c, &["logs", &app])?.stdout);
+    ensure!(
+        logs.contains("preempting a reducer"),
+        "no reducer was preempted: the test did not starve the maps"
+    );
+    Ok(())
+}

@@ -826,6 +826,15 @@ async fn am_heartbeater_delivers_grants_completions_and_shutdown() -> Result<()>
         }
     })
     .await?;
+    // As in YARN, the released container completes for the AM (-105:
+    // stopped by the application master).
+    match tokio::time::timeout(WAIT, hb.next_event()).await? {
+        Some(AmEvent::Completed(s)) => {
+            assert_eq!(s.container_id, c1.id);
+            assert_eq!(s.exit_code, -105, "{s:?}");
+        }
+        other => bail!("unexpected {other:?}"),
+    }
     rm.kill(&app).await?;
     match tokio::time::timeout(WAIT, hb.next_event()).await? {
         Some(AmEvent::Shutdown) => {}

@@ -8,11 +8,20 @@
 //! container completes without one (exit code, memory kill, lost node),
 //! naming the container, node and cause.
 //!
+//! Reduces are asked for before the maps are done (slow start) and at a
+//! higher priority than maps, as in Hadoop, so reducers can fill the
+//! cluster while maps still wait. When a map attempt has waited
+//! `mapreduce.job.reducer.preempt.delay.sec` for a container, the maps are
+//! *starved*: reduce asks are withdrawn and held back until no map waits,
+//! and every such delay the most recently started reducer is preempted
+//! (its container released, its attempt ended as killed and run again
+//! later, not counted as a failure) until a map gets a container.
+//!
 //! One dispatcher task owns the [`AmHeartbeater`]: launches send it asks
 //! and watches over a channel, and it routes allocated containers (by
 //! request id) and completed ones (by container id) back to them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +48,10 @@ pub const MAP_CPU_VCORES: &str = "mapreduce.map.cpu.vcores";
 pub const REDUCE_CPU_VCORES: &str = "mapreduce.reduce.cpu.vcores";
 /// An attempt silent (no ping) for this many ms is killed; 0 = never.
 pub const TASK_TIMEOUT_MS: &str = "mapreduce.task.timeout";
+/// Seconds a map attempt waits for a container before reducers are held
+/// back and preempted (Hadoop's key; Tusk's AM sees no headroom figure, so
+/// the wait itself is the sign; default 10, at least 1).
+pub const REDUCER_PREEMPT_DELAY_SEC: &str = "mapreduce.job.reducer.preempt.delay.sec";
 
 /// Request priorities (lower is served first), as Hadoop's AM: retried
 /// maps first, then reduces, then maps.
@@ -68,6 +81,8 @@ pub struct TaskResources {
     pub map: pb::Resource,
     pub reduce: pb::Resource,
     pub timeout: Option<Duration>,
+    /// See [`REDUCER_PREEMPT_DELAY_SEC`].
+    pub preempt_delay: Duration,
 }
 
 impl TaskResources {
@@ -83,6 +98,7 @@ impl TaskResources {
                 vcores: conf.get_u64(REDUCE_CPU_VCORES, 1)?.max(1) as u32,
             },
             timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+            preempt_delay: Duration::from_secs(conf.get_u64(REDUCER_PREEMPT_DELAY_SEC, 10)?.max(1)),
         })
     }
 }
@@ -109,6 +125,69 @@ struct Inner {
     shutdown: watch::Receiver<Option<String>>,
     /// Nodes whose node manager could not be reached, and when.
     bad_nodes: parking_lot::Mutex<HashMap<String, Instant>>,
+    starvation: parking_lot::Mutex<Starvation>,
+}
+
+/// Maps waiting for containers and reducers holding them (see the module
+/// docs).
+#[derive(Default)]
+struct Starvation {
+    /// Map attempts waiting for a container, since when.
+    waiting_maps: HashMap<String, Instant>,
+    /// Set when a map has waited the whole delay; cleared when none waits.
+    starved: bool,
+    /// Running reduce containers, oldest first.
+    reduces: Vec<String>,
+    /// Reduce containers released to make room for maps.
+    preempted: HashSet<String>,
+    last_preempt: Option<Instant>,
+}
+
+impl Starvation {
+    fn map_waits(&mut self, attempt: &str, now: Instant) {
+        self.waiting_maps.insert(attempt.to_string(), now);
+    }
+
+    fn map_stops_waiting(&mut self, attempt: &str) {
+        self.waiting_maps.remove(attempt);
+        if self.waiting_maps.is_empty() {
+            self.starved = false;
+        }
+    }
+
+    /// Called while maps wait: the reduce container to preempt now, if any.
+    fn check(&mut self, now: Instant, delay: Duration) -> Option<String> {
+        let oldest = self.waiting_maps.values().min()?;
+        if now.duration_since(*oldest) < delay {
+            return None;
+        }
+        self.starved = true;
+        if self
+            .last_preempt
+            .is_some_and(|t| now.duration_since(t) < delay)
+        {
+            return None;
+        }
+        let victim = self
+            .reduces
+            .iter()
+            .rev()
+            .find(|c| !self.preempted.contains(*c))?
+            .clone();
+        self.preempted.insert(victim.clone());
+        self.last_preempt = Some(now);
+        Some(victim)
+    }
+
+    fn reduce_started(&mut self, cid: &str) {
+        self.reduces.push(cid.to_string());
+    }
+
+    /// Forgets a reduce container; true when it was preempted.
+    fn reduce_ended(&mut self, cid: &str) -> bool {
+        self.reduces.retain(|c| c != cid);
+        self.preempted.remove(cid)
+    }
 }
 
 /// See the module docs.
@@ -167,6 +246,7 @@ impl YarnLauncher {
                 next_request: AtomicU64::new(1),
                 shutdown: shut_rx.clone(),
                 bad_nodes: Default::default(),
+                starvation: Default::default(),
             }),
         };
         (
@@ -194,6 +274,8 @@ async fn dispatch(
     let mut pending: HashMap<u64, oneshot::Sender<pb::Container>> = HashMap::new();
     let mut watchers: HashMap<String, oneshot::Sender<pb::ContainerStatus>> = HashMap::new();
     let mut completed: HashMap<String, pb::ContainerStatus> = HashMap::new();
+    // Released containers nobody watches: their completion is dropped.
+    let mut unwatched_releases: HashSet<String> = HashSet::new();
     let mut events_open = true;
     loop {
         tokio::select! {
@@ -214,7 +296,12 @@ async fn dispatch(
                     Some(st) => { let _ = tx.send(st); }
                     None => { watchers.insert(cid, tx); }
                 },
-                Cmd::Release(cid) => hb.release(&cid),
+                Cmd::Release(cid) => {
+                    if !watchers.contains_key(&cid) {
+                        unwatched_releases.insert(cid.clone());
+                    }
+                    hb.release(&cid);
+                }
                 Cmd::Progress(p) => hb.set_progress(p),
             },
             ev = hb.next_event(), if events_open => match ev {
@@ -228,6 +315,7 @@ async fn dispatch(
                 },
                 Some(AmEvent::Completed(st)) => match watchers.remove(&st.container_id) {
                     Some(tx) => { let _ = tx.send(st); }
+                    None if unwatched_releases.remove(&st.container_id) => {}
                     None => { completed.insert(st.container_id.clone(), st); }
                 },
                 Some(AmEvent::Shutdown) => {
@@ -303,6 +391,7 @@ impl Inner {
             host: host.to_string(),
             rack: rack.to_string(),
             shuffle_addr: String::new(),
+            preempted: false,
         }
     }
 
@@ -353,7 +442,9 @@ impl Inner {
     }
 
     /// Asks for one container and waits for it; gives the ask up when the
-    /// job no longer needs the attempt.
+    /// job no longer needs the attempt. A waiting map keeps the starvation
+    /// books (and preempts reducers); a reduce holds its ask back while
+    /// maps are starved.
     async fn acquire(
         &self,
         req: &LaunchRequest,
@@ -361,38 +452,99 @@ impl Inner {
         resource: pb::Resource,
         priority: u32,
     ) -> Result<pb::Container, TaskCompletion> {
-        let (hosts, racks, relax) = self.placement(req).await;
-        let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = oneshot::channel();
-        let ask = pb::ResourceRequest {
-            request_id,
-            priority,
-            resource: Some(resource),
-            count: 1,
-            hosts,
-            racks,
-            relax_locality: relax,
-        };
-        if self.cmds.send(Cmd::Ask(ask, tx)).is_err() {
-            return Err(self.killed(req, "the application master is stopping"));
+        let attempt = req.spec.attempt.to_string();
+        let is_map = req.spec.attempt.task_type == TaskType::Map;
+        if is_map {
+            self.starvation.lock().map_waits(&attempt, Instant::now());
         }
+        let got = self
+            .acquire_inner(req, umb, resource, priority, is_map)
+            .await;
+        if is_map {
+            self.starvation.lock().map_stops_waiting(&attempt);
+        }
+        got
+    }
+
+    async fn acquire_inner(
+        &self,
+        req: &LaunchRequest,
+        umb: &Arc<dyn Umbilical>,
+        resource: pb::Resource,
+        priority: u32,
+        is_map: bool,
+    ) -> Result<pb::Container, TaskCompletion> {
+        let (hosts, racks, relax) = self.placement(req).await;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                c = &mut rx => return match c {
-                    Ok(c) => Ok(c),
-                    Err(_) => {
-                        let why = self.shutdown.borrow().clone().unwrap_or_else(|| "container request dropped".into());
-                        Err(self.killed(req, &why))
-                    }
-                },
-                _ = tick.tick() => {
-                    if umb.should_stop() {
-                        let _ = self.cmds.send(Cmd::Cancel(request_id));
-                        return Err(self.killed(req, "job no longer needs the attempt"));
+        let starved = || !is_map && self.starvation.lock().starved;
+        'ask: loop {
+            // A reduce waits while the maps are starved.
+            while starved() {
+                tick.tick().await;
+                if umb.should_stop() {
+                    return Err(self.killed(req, "job no longer needs the attempt"));
+                }
+                if let Some(why) = self.shutdown.borrow().clone() {
+                    return Err(self.killed(req, &why));
+                }
+            }
+            let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
+            let (tx, mut rx) = oneshot::channel();
+            let ask = pb::ResourceRequest {
+                request_id,
+                priority,
+                resource: Some(resource),
+                count: 1,
+                hosts: hosts.clone(),
+                racks: racks.clone(),
+                relax_locality: relax,
+            };
+            if self.cmds.send(Cmd::Ask(ask, tx)).is_err() {
+                return Err(self.killed(req, "the application master is stopping"));
+            }
+            loop {
+                tokio::select! {
+                    c = &mut rx => return match c {
+                        Ok(c) => Ok(c),
+                        Err(_) => {
+                            let why = self.shutdown.borrow().clone().unwrap_or_else(|| "container request dropped".into());
+                            Err(self.killed(req, &why))
+                        }
+                    },
+                    _ = tick.tick() => {
+                        let stop = umb.should_stop();
+                        if stop || starved() {
+                            // Withdraw the ask; a container granted before
+                            // the withdrawal arrives on `rx` and goes back.
+                            let _ = self.cmds.send(Cmd::Cancel(request_id));
+                            if let Ok(c) = rx.await {
+                                let _ = self.cmds.send(Cmd::Release(c.id));
+                            }
+                            if stop {
+                                return Err(self.killed(req, "job no longer needs the attempt"));
+                            }
+                            tracing::info!(attempt = %req.spec.attempt, "maps are starved: reduce ask held back");
+                            continue 'ask;
+                        }
+                        if is_map {
+                            self.preempt_if_starved();
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Releases the newest reducer's container when maps have waited too
+    /// long (see [`Starvation::check`]).
+    fn preempt_if_starved(&self) {
+        let victim = self
+            .starvation
+            .lock()
+            .check(Instant::now(), self.resources.preempt_delay);
+        if let Some(cid) = victim {
+            tracing::info!(container = %cid, delay_s = self.resources.preempt_delay.as_secs(), "maps waited for containers: preempting a reducer");
+            let _ = self.cmds.send(Cmd::Release(cid));
         }
     }
 
@@ -509,6 +661,9 @@ impl Inner {
         };
         let (host, rack) = (container.host.clone(), container.rack.clone());
         let cid = container.id.clone();
+        if a.task_type == TaskType::Reduce {
+            self.starvation.lock().reduce_started(&cid);
+        }
         let mut check = tokio::time::interval(Duration::from_secs(2));
         let completion = loop {
             tokio::select! {
@@ -531,6 +686,7 @@ impl Inner {
                             host: host.clone(),
                             rack: rack.clone(),
                             shuffle_addr: container.shuffle_addr.clone(),
+                            preempted: false,
                         };
                     }
                     Err(_) => break self.failed(&req, &host, &rack, format!("container {cid}: report channel closed")),
@@ -543,6 +699,7 @@ impl Inner {
                             host: host.clone(),
                             rack: rack.clone(),
                             shuffle_addr: container.shuffle_addr.clone(),
+                            preempted: false,
                         };
                     }
                     let why = match st {
@@ -580,6 +737,21 @@ impl Inner {
             }
         };
         self.tasks.remove(&cid);
+        let preempted = self.starvation.lock().reduce_ended(&cid);
+        if preempted && completion.report.status != TaskStatus::Succeeded {
+            let mut c = self.killed(
+                &req,
+                &format!(
+                    "container {cid} on node {} preempted: map attempts waited {} s for a container",
+                    container.node_id,
+                    self.resources.preempt_delay.as_secs()
+                ),
+            );
+            c.host = host;
+            c.rack = rack;
+            c.preempted = true;
+            return c;
+        }
         completion
     }
 }
@@ -630,6 +802,36 @@ mod tests {
     }
 
     #[test]
+    fn starved_maps_preempt_the_newest_reducer_once_per_delay() {
+        let d = Duration::from_secs(10);
+        let t0 = Instant::now();
+        let mut s = Starvation::default();
+        s.reduce_started("r1");
+        s.reduce_started("r2");
+        // No map waits: nothing to do.
+        assert_eq!(s.check(t0 + d * 5, d), None);
+        s.map_waits("m1", t0);
+        assert_eq!(s.check(t0 + d / 2, d), None);
+        assert!(!s.starved, "not starved before the delay");
+        // After the delay: starved, and the newest reducer goes.
+        assert_eq!(s.check(t0 + d, d).as_deref(), Some("r2"));
+        assert!(s.starved);
+        // Not again within the next delay.
+        assert_eq!(s.check(t0 + d + d / 2, d), None);
+        assert_eq!(s.check(t0 + d * 2, d).as_deref(), Some("r1"));
+        // Nothing left to preempt.
+        assert_eq!(s.check(t0 + d * 4, d), None);
+        assert!(s.reduce_ended("r2"), "r2 was preempted");
+        assert!(!s.reduce_ended("r3"), "r3 never was");
+        // Starvation ends when no map waits any more.
+        s.map_waits("m2", t0 + d * 4);
+        s.map_stops_waiting("m1");
+        assert!(s.starved, "m2 still waits");
+        s.map_stops_waiting("m2");
+        assert!(!s.starved);
+    }
+
+    #[test]
     fn resources_come_from_hadoop_keys() {
         let conf = JobConf::new()
             .with(MAP_MEMORY_MB, 512)
@@ -640,6 +842,7 @@ mod tests {
         assert_eq!(r.reduce.memory_mb, 1024);
         assert_eq!(r.reduce.vcores, 2);
         assert_eq!(r.timeout, None);
+        assert_eq!(r.preempt_delay, Duration::from_secs(10));
         assert!(TaskResources::from_conf(&JobConf::new().with(MAP_MEMORY_MB, "x")).is_err());
     }
 }

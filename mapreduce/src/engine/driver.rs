@@ -70,6 +70,9 @@ pub struct TaskCompletion {
     pub rack: String,
     /// `host:port` of the shuffle service holding a map's output.
     pub shuffle_addr: String,
+    /// The launcher ended the attempt to give its container to other work
+    /// (a killed attempt that is run again without counting as a failure).
+    pub preempted: bool,
 }
 
 /// Runs task attempts somewhere: on local threads ([`super::local::LocalLauncher`])
@@ -494,6 +497,7 @@ impl Driver {
                     host: String::new(),
                     rack: String::new(),
                     shuffle_addr: String::new(),
+                    preempted: false,
                 },
             };
             let _ = tx.send((done, t0));
@@ -578,6 +582,16 @@ impl Driver {
             TaskStatus::Killed if stopping => {
                 if commits_output {
                     let _ = self.committer.abort_task(&attempt_id).await;
+                }
+            }
+            TaskStatus::Killed if ev.preempted => {
+                if commits_output {
+                    let _ = self.committer.abort_task(&attempt_id).await;
+                }
+                tracing::info!(attempt = %attempt_id, host = %ev.host, "attempt preempted; it runs again later: {}", ev.report.diagnostics);
+                let st = self.state(a.task_type, a.task);
+                if st.running == 0 && st.done.is_none() {
+                    self.launch(a.task_type, a.task);
                 }
             }
             TaskStatus::Failed | TaskStatus::Killed => {

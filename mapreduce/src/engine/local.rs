@@ -214,6 +214,7 @@ impl TaskLauncher for LocalLauncher {
                 host: host.host,
                 rack: host.rack,
                 shuffle_addr: this.inner.shuffle_addr.clone(),
+                preempted: false,
             }
         })
     }

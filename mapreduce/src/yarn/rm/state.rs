@@ -419,6 +419,9 @@ impl RmState {
         }
         let changed = !asks.is_empty() || !r.releases.is_empty();
         self.sched.add_asks(&app_id, asks);
+        // A released container completes for the AM at once, as in YARN
+        // ("released by the application master"); its node kills it.
+        let mut released = Vec::new();
         for cid in &r.releases {
             if self
                 .live
@@ -426,6 +429,13 @@ impl RmState {
                 .is_some_and(|l| l.app == app_id && !l.is_am)
             {
                 self.drop_container(cid, true);
+                released.push(pb::ContainerStatus {
+                    container_id: cid.clone(),
+                    state: pb::ContainerState::Complete as i32,
+                    exit_code: crate::yarn::exit::KILLED_BY_APPMASTER,
+                    diagnostics: "Container released by the application master".into(),
+                    app_id: app_id.clone(),
+                });
             }
         }
         let mut launches = Vec::new();
@@ -443,6 +453,7 @@ impl RmState {
             .as_mut()
             .ok_or_else(|| YarnError::Internal(format!("{app_id}: no attempt")))?;
         t.last_contact = Some(now);
+        t.new_completed.extend(released);
         Ok((
             pb::AllocateResponse {
                 allocated: std::mem::take(&mut t.new_allocated),
