@@ -183,8 +183,9 @@ impl DfsWriter {
             path,
             file_id,
             block_size,
-            hasher: hash.then(HashWorker::start),
-            buf: BytesMut::with_capacity(PACKET_SIZE),
+            hasher: hash.then(HashWorker::default),
+            // Allocated on the first write: an empty file needs no buffer.
+            buf: BytesMut::new(),
             sent_in_block: 0,
             block: None,
             previous: None,
@@ -214,6 +215,11 @@ impl DfsWriter {
             let room_block = (self.block_size - self.sent_in_block) as usize - self.buf.len();
             let room_packet = PACKET_SIZE - self.buf.len();
             let n = data.len().min(room_block).min(room_packet);
+            if self.buf.capacity() == 0 {
+                // One packet's worth at once (the last packet's split leaves
+                // none), not a few doublings per packet.
+                self.buf.reserve(PACKET_SIZE);
+            }
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
             self.written += n as u64;
@@ -326,7 +332,7 @@ impl DfsWriter {
 
     /// Sends `data` as the next packet of the current block.
     async fn emit_data(&mut self, data: Bytes, last: bool) -> Result<()> {
-        if let Some(h) = &self.hasher {
+        if let Some(h) = &mut self.hasher {
             h.feed(data.clone()).await?;
         }
         let checksums = chunk_checksums(&data, BYTES_PER_CHECKSUM);
@@ -785,35 +791,40 @@ fn to_message(p: &Packet) -> pb::WritePacket {
 // ---------------------------------------------------------------- hashing
 
 /// Computes the SHA-256 of the data fed to it on a blocking thread, so the
-/// hash runs beside the network transfer, not on the async threads.
+/// hash runs beside the network transfer, not on the async threads. The
+/// thread starts with the first bytes: an empty file costs no thread.
+#[derive(Default)]
 struct HashWorker {
-    tx: mpsc::Sender<Bytes>,
-    handle: tokio::task::JoinHandle<[u8; 32]>,
+    running: Option<(mpsc::Sender<Bytes>, tokio::task::JoinHandle<[u8; 32]>)>,
 }
 
 impl HashWorker {
-    fn start() -> Self {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(64);
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut h = Sha256::new();
-            while let Some(b) = rx.blocking_recv() {
-                h.update(&b);
-            }
-            h.finalize().into()
+    async fn feed(&mut self, b: Bytes) -> Result<()> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        let (tx, _) = self.running.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+            let handle = tokio::task::spawn_blocking(move || {
+                let mut h = Sha256::new();
+                while let Some(b) = rx.blocking_recv() {
+                    h.update(&b);
+                }
+                h.finalize().into()
+            });
+            (tx, handle)
         });
-        HashWorker { tx, handle }
-    }
-
-    async fn feed(&self, b: Bytes) -> Result<()> {
-        self.tx
-            .send(b)
+        tx.send(b)
             .await
             .map_err(|_| DfsError::Protocol("checksum worker stopped".into()))
     }
 
     async fn finish(self) -> Result<[u8; 32]> {
-        drop(self.tx);
-        self.handle
+        let Some((tx, handle)) = self.running else {
+            return Ok(Sha256::digest(b"").into());
+        };
+        drop(tx);
+        handle
             .await
             .map_err(|e| DfsError::Protocol(format!("checksum worker failed: {e}")))
     }
@@ -899,13 +910,21 @@ mod tests {
 
     #[tokio::test]
     async fn hash_worker_matches_sha256() {
-        let h = HashWorker::start();
+        let mut h = HashWorker::default();
         h.feed(Bytes::from_static(b"hello ")).await.unwrap();
+        h.feed(Bytes::new()).await.unwrap();
         h.feed(Bytes::from_static(b"world")).await.unwrap();
         let got = h.finish().await.unwrap();
         assert_eq!(
             hex::encode(got),
             hex::encode(Sha256::digest(b"hello world"))
+        );
+        // Nothing fed: the empty input's digest, no thread started.
+        let h = HashWorker::default();
+        assert!(h.running.is_none());
+        assert_eq!(
+            h.finish().await.unwrap(),
+            <[u8; 32]>::from(Sha256::digest(b""))
         );
     }
 }
