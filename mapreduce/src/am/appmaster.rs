@@ -65,6 +65,9 @@ pub struct StagedResource {
     pub dfs_path: String,
     pub name: String,
     pub executable: bool,
+    /// A tar archive unpacked into the directory `name` (`-archives`).
+    #[serde(default)]
+    pub archive: bool,
 }
 
 /// Runs the application master to the end. `Ok(true)` when it unregistered
@@ -164,7 +167,7 @@ pub async fn run_am(registry: JobRegistry) -> anyhow::Result<bool> {
                             dfs_path: r.dfs_path.clone(),
                             name: r.name.clone(),
                             executable: r.executable,
-                            archive: false,
+                            archive: r.archive,
                         })
                         .collect(),
                 };

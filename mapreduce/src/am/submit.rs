@@ -43,6 +43,28 @@ pub struct SubmitOptions {
     pub conf: JobConf,
 }
 
+/// A file the tasks of a built-in job need in their working directory
+/// (Hadoop Streaming's `-file`, `-files`, `-archives`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipFile {
+    pub source: ShipSource,
+    /// Its name in the working directory.
+    pub name: String,
+    /// Localized with mode 755 (else 644).
+    pub executable: bool,
+    /// A tar archive, unpacked into the directory `name`.
+    pub archive: bool,
+}
+
+/// Where a shipped file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShipSource {
+    /// Uploaded from this machine into the job's staging directory.
+    Local(std::path::PathBuf),
+    /// Already in DFS: localized from there.
+    Dfs(String),
+}
+
 /// `application_X_Y` from `job_X_Y` or itself.
 pub fn app_id_of(job: &str) -> String {
     match job.strip_prefix("job_") {
@@ -113,6 +135,7 @@ impl Session {
         program: String,
         task_args: Vec<String>,
         binary: Option<&Path>,
+        ship: &[ShipFile],
     ) -> anyhow::Result<String> {
         let staging = self.staging_dir().await?;
         let mut resources = Vec::new();
@@ -126,6 +149,38 @@ impl Session {
                 dfs_path,
                 name: "job".into(),
                 executable: true,
+                archive: false,
+            });
+        }
+        // The application master needs only the job binary.
+        let am_resources = resources.clone();
+        for f in ship {
+            let dfs_path = match &f.source {
+                ShipSource::Dfs(p) => p.clone(),
+                ShipSource::Local(local) => {
+                    let dfs_path = format!("{staging}/files/{}", f.name);
+                    let data = tokio::fs::read(local)
+                        .await
+                        .with_context(|| format!("{}", local.display()))?;
+                    let mut w = self
+                        .dfs
+                        .create(
+                            &dfs_path,
+                            CreateOptions::default()
+                                .with_overwrite(true)
+                                .with_create_parent(true),
+                        )
+                        .await?;
+                    w.write_all(&data).await?;
+                    w.close().await?;
+                    dfs_path
+                }
+            };
+            resources.push(StagedResource {
+                dfs_path,
+                name: f.name.clone(),
+                executable: f.executable,
+                archive: f.archive,
             });
         }
         let mut job_env = HashMap::new();
@@ -172,7 +227,7 @@ impl Session {
                 program,
                 args: am_args,
                 env: am_env,
-                resources: resources
+                resources: am_resources
                     .iter()
                     .map(|r| pb::LocalResource {
                         dfs_path: r.dfs_path.clone(),
@@ -204,6 +259,17 @@ impl Session {
         argv: Vec<String>,
         opts: &SubmitOptions,
     ) -> anyhow::Result<String> {
+        self.submit_builtin_shipping(argv, opts, &[]).await
+    }
+
+    /// [`Session::submit_builtin`] with files for the tasks' working
+    /// directories.
+    pub async fn submit_builtin_shipping(
+        &self,
+        argv: Vec<String>,
+        opts: &SubmitOptions,
+        ship: &[ShipFile],
+    ) -> anyhow::Result<String> {
         self.check_builtin(&argv, &opts.conf).await?;
         let exe = std::env::current_exe()
             .and_then(|p| p.canonicalize())
@@ -214,6 +280,7 @@ impl Session {
             exe.to_string_lossy().into_owned(),
             vec!["__task".into()],
             None,
+            ship,
         )
         .await
     }
@@ -229,7 +296,7 @@ impl Session {
         if !meta.is_file() {
             bail!("{}: not a file", binary.display());
         }
-        self.submit(argv, opts, "./job".into(), Vec::new(), Some(binary))
+        self.submit(argv, opts, "./job".into(), Vec::new(), Some(binary), &[])
             .await
     }
 
@@ -598,6 +665,7 @@ mod tests {
                 dfs_path: "/tmp/tusk-staging/u/j/job".into(),
                 name: "job".into(),
                 executable: true,
+                archive: false,
             }],
             env: HashMap::from([("RUST_LOG".to_string(), "info".to_string())]),
         };
