@@ -9,6 +9,11 @@ cd "$repo"
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v ip >/dev/null || need_apt+=(iproute2)  # scripts/netns-cluster.sh (tests/tests/netns.rs)
+command -v fusermount3 >/dev/null || need_apt+=(fuse3)  # dfs-fuse (tests/tests/fuse.rs)
+command -v rsync >/dev/null || need_apt+=(rsync)  # tests/tests/fuse.rs
+command -v chromium >/dev/null || need_apt+=(chromium)  # the loganalysis HTML report (tests/tests/loganalysis.rs)
+command -v gzip >/dev/null || need_apt+=(gzip)
+command -v python3 >/dev/null || need_apt+=(python3)  # streaming scripts (tests/tests/streaming.rs), tests/data/loganalysis/reference.py
 if ((${#need_apt[@]})); then
   echo "test.sh: installing ${need_apt[*]}" >&2
   if [[ $(id -u) == 0 ]]; then

@@ -7,9 +7,12 @@
 //!   the built-in jobs. Knows nothing of how containers are obtained.
 //! - [`am`]: the MR application master and the `mapred` client: joins the
 //!   two, running the engine's tasks in YARN containers.
+//! - [`streaming`]: Hadoop Streaming, the built-in job whose mapper,
+//!   combiner and reducer are commands, and its client side.
 
 pub mod am;
 pub mod engine;
+pub mod streaming;
 pub mod yarn;
 
 /// The `main` of a user's job binary: runs the job in this process, or —

@@ -76,6 +76,24 @@ enum Cmd {
         #[arg(required = true, value_name = "IN OUT")]
         args: Vec<String>,
     },
+    /// Analyses web server and syslog logs: IN... OUT [--format F] [--top N]
+    /// [--bucket 1h|5m|1d] [--json-fields time=NAME,...] [--year YYYY]
+    /// [--report FILE.html]; TSV sections under OUT, a summary on stdout.
+    Loganalysis {
+        #[arg(required = true, value_name = "IN... OUT", allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Hadoop Streaming: -input IN -output OUT -mapper CMD [-combiner CMD]
+    /// [-reducer CMD|NONE] [-file F] [-files F,G#ALIAS] [-archives A.tgz]
+    /// [-cmdenv N=V] [-numReduceTasks N] [-D k=v]... (`mapred streaming -help`).
+    Streaming {
+        #[arg(
+            value_name = "OPTIONS",
+            allow_hyphen_values = true,
+            trailing_var_arg = true
+        )]
+        args: Vec<String>,
+    },
     /// Ships JOB_BINARY (a binary built against tusk-mapreduce) and runs it:
     /// `mapred run ./myjob -- [JOB] [-D k=v]... ARGS`.
     Run {
@@ -175,6 +193,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Teravalidate { args } => {
             s.submit_builtin(builtin("teravalidate", args), &opts)
                 .await?
+        }
+        Cmd::Loganalysis { args } => {
+            use tusk_mapreduce::engine::jobs::loganalysis::finish;
+            let la = finish::ClientArgs::parse(&args)?;
+            let app_id = s.submit_builtin(builtin("loganalysis", args), &opts).await?;
+            if opts.detach {
+                println!("{app_id}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("Submitted job {app_id}");
+            if !s.follow(&app_id).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+            print!("{}", finish::finish(&s.dfs, &la).await?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Streaming { args } => {
+            let code = tusk_mapreduce::streaming::submit::run(
+                &s,
+                &args,
+                opts.conf.clone(),
+                opts.detach,
+                "mapred",
+            )
+            .await;
+            return Ok(ExitCode::from(code));
         }
         Cmd::Run { binary, args } => s.submit_binary(&binary, args, &opts).await?,
         Cmd::List { all } => {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::api::Job;
 
+pub mod loganalysis;
 pub mod tera;
 pub mod text;
 pub mod wordcount;
@@ -31,6 +32,8 @@ impl JobRegistry {
         r.register(Arc::new(tera::TeraGen));
         r.register(Arc::new(tera::TeraSort));
         r.register(Arc::new(tera::TeraValidate));
+        r.register(Arc::new(crate::streaming::StreamingJob));
+        r.register(Arc::new(loganalysis::LogAnalysis));
         r
     }
 
