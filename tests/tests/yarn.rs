@@ -355,6 +355,35 @@ async fn localizes_dfs_files_with_exec_bit() -> Result<()> {
         .permissions()
         .mode();
     assert_eq!(mode & 0o111, 0, "{mode:o}");
+    // The files are links into the application's file cache, which a
+    // second container of the application on this node shares.
+    let target = std::fs::read_link(work.join("tool.sh"))?;
+    assert!(
+        target.starts_with(nm.app_dir(APP).join("filecache")),
+        "{}",
+        target.display()
+    );
+    let cid2 = "container_1_0001_01_000009";
+    let mut spec2 = pb::LaunchSpec {
+        program: "./tool.sh".into(),
+        ..Default::default()
+    };
+    spec2.resources = vec![pb::LocalResource {
+        dfs_path: "/apps/tool.sh".into(),
+        name: "renamed.sh".into(),
+        executable: true,
+        ..Default::default()
+    }];
+    spec2.program = "./renamed.sh".into();
+    spec2.resources.push(pb::LocalResource {
+        dfs_path: "/apps/words.txt".into(),
+        ..Default::default()
+    });
+    c.start(cid2, APP, &user, spec2, res(128)).await?;
+    let st = wait_complete(&c, cid2).await?;
+    assert_eq!(st.exit_code, 0, "{st:?}");
+    let work2 = nm.app_dir(APP).join("containers").join(cid2);
+    assert_eq!(std::fs::read_link(work2.join("renamed.sh"))?, target);
 
     // A missing file fails the container with a diagnostic naming it.
     let mut bad = sh("echo never");

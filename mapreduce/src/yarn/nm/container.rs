@@ -145,7 +145,7 @@ async fn run_inner(nm: &Arc<Nm>, c: &Arc<Entry>, spec: pb::LaunchSpec) -> (i32, 
     }
     // Localize, unless stopped meanwhile.
     let localized = tokio::select! {
-        r = localize::localize(nm, &c.user, &spec.resources, &work) => r,
+        r = localize::localize(nm, &c.user, &c.app_id, &spec.resources, &work) => r,
         r = wait_stop(&mut stop) => {
             let (code, why) = r.unwrap_or((exit::KILLED_BY_RESOURCEMANAGER, String::new()));
             return (code, format!("container {} killed while localizing: {why}", c.id));

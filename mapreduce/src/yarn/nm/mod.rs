@@ -142,6 +142,8 @@ pub(crate) struct Nm {
     pub finished_apps: Mutex<HashSet<String>>,
     /// One DFS client per user (localization reads files as the app's user).
     dfs: Mutex<HashMap<String, DfsClient>>,
+    /// Per file-cache entry: the download in progress (see `localize`).
+    cache_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     pub metrics: Metrics,
     pub registered: watch::Receiver<bool>,
     /// Wakes the heartbeat worker (a container completed).
@@ -292,6 +294,7 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
         containers: Mutex::new(HashMap::new()),
         finished_apps: Mutex::new(HashSet::new()),
         dfs: Mutex::new(HashMap::new()),
+        cache_locks: Mutex::new(HashMap::new()),
         metrics: Metrics::default(),
         registered: registered_rx,
         heartbeat_now: Notify::new(),
