@@ -19,7 +19,7 @@ use tusk_mapreduce::engine::driver::{
     run_job, JobOptions, JobReport, LaunchRequest, TaskCompletion, TaskLauncher,
 };
 use tusk_mapreduce::engine::error::{EngineError, Result as EngineResult};
-use tusk_mapreduce::engine::jobs::wordcount::{SumReducer, WordMapper};
+use tusk_mapreduce::engine::jobs::wordcount::{SumReducer, WordMapper, WORDCOUNT_GROUP, WORDS};
 use tusk_mapreduce::engine::jobs::JobRegistry;
 use tusk_mapreduce::engine::local::LocalLauncher;
 use tusk_mapreduce::engine::task::{TaskType, Umbilical};
@@ -206,12 +206,20 @@ async fn wordcount_over_blocks_equals_a_reference_count() -> Result<()> {
         "REDUCE_OUTPUT_RECORDS"
     );
     let words: u64 = got.values().sum();
+    // wordcount's mapper counts in memory (in-mapper combining) and emits
+    // one pair per distinct word of its split; it counts the words it saw.
     ensure!(
-        k.get(c::TASK_GROUP, c::MAP_OUTPUT_RECORDS) == words as i64,
-        "MAP_OUTPUT_RECORDS"
+        k.get(WORDCOUNT_GROUP, WORDS) == words as i64,
+        "wordcount's WORDS counter"
+    );
+    let map_out = k.get(c::TASK_GROUP, c::MAP_OUTPUT_RECORDS);
+    ensure!(
+        map_out >= got.len() as i64 && map_out < words as i64,
+        "MAP_OUTPUT_RECORDS {map_out}: {} distinct words, {words} words",
+        got.len()
     );
     ensure!(
-        k.get(c::TASK_GROUP, c::COMBINE_INPUT_RECORDS) >= words as i64,
+        k.get(c::TASK_GROUP, c::COMBINE_INPUT_RECORDS) >= map_out,
         "combiner ran on every record"
     );
     ensure!(
@@ -364,6 +372,9 @@ async fn terasort_output_is_validated_by_teravalidate() -> Result<()> {
     keys.sort();
     keys.dedup();
     ensure!(keys.len() == rows as usize, "every record once");
+    // As Hadoop's TeraSort, the output is written at replication 1.
+    let st = env.client.status("/tera/out/part-r-00000").await?;
+    ensure!(st.replication == 1, "output replication {}", st.replication);
 
     let val = env
         .run("teravalidate", &["/tera/out", "/tera/report"], &[])
@@ -856,7 +867,12 @@ async fn wordcount_throughput() -> Result<()> {
         .build()
         .await?;
     let client = cluster.client().await?;
-    let chunk = text(9, 100_000);
+    // TUSK_MR_PROBE_FILE: a local file (e.g. `scripts/gen-logs` output) to
+    // count instead of generated text.
+    let chunk = match std::env::var("TUSK_MR_PROBE_FILE") {
+        Ok(p) => std::fs::read_to_string(&p)?,
+        Err(_) => text(9, 100_000),
+    };
     let mut w = client
         .create("/probe/in.txt", CreateOptions::default())
         .await?;

@@ -25,12 +25,20 @@
 //! `file.out.index` holds one 16-byte entry per partition: offset u64 LE,
 //! length u64 LE (length includes the trailer). The node manager's shuffle
 //! service serves `[offset, offset+length)` unchanged.
+//!
+//! # Reading and merging
+//!
+//! A [`RecordSource`] lends its current record (`advance`, then `key` and
+//! `value` until the next `advance`): segments are read in place from
+//! their buffer, the [`Merger`] keeps a heap of source numbers, and
+//! [`for_each_group`] hands a reducer the values of one key without
+//! copying or allocating per record. [`merge_to_factor`] applies
+//! `mapreduce.task.io.sort.factor`: more segments than the factor are
+//! merged in intermediate passes into run files first.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
@@ -76,13 +84,18 @@ pub fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     }
 }
 
-/// Writes one segment to `W`, computing the trailer as it goes.
+/// Bytes a [`SegmentWriter`] gathers before it checksums and writes them.
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// Writes one segment to `W`, computing the trailer as it goes. Records
+/// are gathered in a buffer and checksummed and written a chunk at a time,
+/// so an append is a few copies.
 pub struct SegmentWriter<W: Write> {
     w: W,
     crc: u32,
     len: u64,
     records: u64,
-    head: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl<W: Write> SegmentWriter<W> {
@@ -92,29 +105,32 @@ impl<W: Write> SegmentWriter<W> {
             crc: 0,
             len: 0,
             records: 0,
-            head: Vec::with_capacity(20),
+            buf: Vec::with_capacity(WRITE_CHUNK + 64),
         }
     }
 
-    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.crc = crc32c::crc32c_append(self.crc, bytes);
-        self.len += bytes.len() as u64;
-        self.w.write_all(bytes)
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.crc = crc32c::crc32c_append(self.crc, &self.buf);
+        self.len += self.buf.len() as u64;
+        let r = self.w.write_all(&self.buf);
+        self.buf.clear();
+        r
     }
 
     /// Appends one record (callers keep keys sorted).
     pub fn append(&mut self, key: &[u8], value: &[u8]) -> std::io::Result<()> {
-        let mut head = std::mem::take(&mut self.head);
-        head.clear();
-        put_varint(&mut head, key.len() as u64);
-        put_varint(&mut head, value.len() as u64);
-        let r = self
-            .put(&head)
-            .and_then(|_| self.put(key))
-            .and_then(|_| self.put(value));
-        self.head = head;
+        put_varint(&mut self.buf, key.len() as u64);
+        put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(key);
+        self.buf.extend_from_slice(value);
         self.records += 1;
-        r
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush_buf()?;
+        }
+        Ok(())
     }
 
     pub fn records(&self) -> u64 {
@@ -123,6 +139,7 @@ impl<W: Write> SegmentWriter<W> {
 
     /// Writes the trailer; returns the writer and the segment's length.
     pub fn finish(mut self) -> std::io::Result<(W, u64)> {
+        self.flush_buf()?;
         self.w.write_all(&self.crc.to_le_bytes())?;
         Ok((self.w, self.len + TRAILER_LEN as u64))
     }
@@ -185,16 +202,40 @@ pub fn read_index(path: &Path) -> Result<Vec<(u64, u64)>> {
     })
 }
 
-/// A sorted stream of records.
+/// A sorted stream of records, read in place: [`RecordSource::advance`]
+/// moves to the next record and [`RecordSource::key`] /
+/// [`RecordSource::value`] lend it until the next call, so reading,
+/// merging and grouping copy and allocate nothing per record.
 pub trait RecordSource: Send {
-    fn next_record(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Moves to the next record; false at the end (then key and value are
+    /// empty).
+    fn advance(&mut self) -> Result<bool>;
+    /// The current record's key.
+    fn key(&self) -> &[u8];
+    /// The current record's value.
+    fn value(&self) -> &[u8];
 }
+
+/// Parses one record header (two varints) at the start of `buf`: the
+/// header length and the key and value lengths; `None` when `buf` holds no
+/// complete header.
+fn parse_header(buf: &[u8]) -> Option<(usize, u64, u64)> {
+    let mut p = 0;
+    let kl = get_varint(buf, &mut p)?;
+    let vl = get_varint(buf, &mut p)?;
+    Some((p, kl, vl))
+}
+
+/// Longest possible record header: two 10-byte varints.
+const MAX_HEADER: usize = 20;
 
 /// Records of a verified in-memory segment.
 pub struct MemSegment {
     data: Bytes,
     pos: usize,
     end: usize,
+    /// The current record: key start, key end (= value start), value end.
+    cur: (usize, usize, usize),
     name: String,
 }
 
@@ -212,42 +253,63 @@ impl MemSegment {
             data: seg,
             pos: 0,
             end,
+            cur: (0, 0, 0),
             name,
         })
     }
 }
 
 impl RecordSource for MemSegment {
-    fn next_record(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn advance(&mut self) -> Result<bool> {
         if self.pos >= self.end {
-            return Ok(None);
+            self.cur = (0, 0, 0);
+            return Ok(false);
         }
-        let body = &self.data[..self.end];
-        let bad = |pos: usize| EngineError::Corrupt {
+        let body = &self.data[self.pos..self.end];
+        let bad = || EngineError::Corrupt {
             what: self.name.clone(),
-            cause: format!("bad record at byte {pos}"),
+            cause: format!("bad record at byte {}", self.pos),
         };
-        let start = self.pos;
-        let mut p = self.pos;
-        let kl = get_varint(body, &mut p).ok_or_else(|| bad(start))? as usize;
-        let vl = get_varint(body, &mut p).ok_or_else(|| bad(start))? as usize;
-        if body.len() - p < kl || body.len() - p - kl < vl {
-            return Err(bad(start));
+        let (h, kl, vl) = parse_header(body).ok_or_else(bad)?;
+        let rest = (body.len() - h) as u64;
+        if kl > rest || vl > rest - kl {
+            return Err(bad());
         }
-        let k = body[p..p + kl].to_vec();
-        let v = body[p + kl..p + kl + vl].to_vec();
-        self.pos = p + kl + vl;
-        Ok(Some((k, v)))
+        let ks = self.pos + h;
+        let ke = ks + kl as usize;
+        let ve = ke + vl as usize;
+        self.cur = (ks, ke, ve);
+        self.pos = ve;
+        Ok(true)
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.data[self.cur.0..self.cur.1]
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.data[self.cur.1..self.cur.2]
     }
 }
 
-/// Records of a segment inside a local file, read through a buffer; the
-/// trailer is checked when the last record has been read.
+/// Read size of a [`FileSegment`].
+const FILE_BUF: usize = 128 << 10;
+
+/// Records of a segment inside a local file, read through its own buffer
+/// (records are lent from it); the trailer is checked when the last record
+/// has been read.
 pub struct FileSegment {
-    r: BufReader<File>,
-    /// Record bytes not yet read.
-    left: u64,
+    f: File,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[pos..filled]`.
+    pos: usize,
+    filled: usize,
+    /// Record bytes still in the file.
+    body_left: u64,
+    /// CRC32C of the record bytes read so far.
     crc: u32,
+    /// The current record in `buf`: key start, key end, value end.
+    cur: (usize, usize, usize),
     name: String,
     done: bool,
 }
@@ -265,42 +327,18 @@ impl FileSegment {
         let mut f = File::open(path).map_err(|e| EngineError::io(path.display(), e))?;
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| EngineError::io(path.display(), e))?;
+        let body = len - TRAILER_LEN as u64;
         Ok(Self {
-            r: BufReader::with_capacity(128 << 10, f),
-            left: len - TRAILER_LEN as u64,
+            f,
+            buf: vec![0; (FILE_BUF as u64).min(body).max(2 * MAX_HEADER as u64) as usize],
+            pos: 0,
+            filled: 0,
+            body_left: body,
             crc: 0,
+            cur: (0, 0, 0),
             name,
             done: false,
         })
-    }
-
-    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
-        if (buf.len() as u64) > self.left {
-            return Err(self.corrupt("record runs past the segment end"));
-        }
-        self.r
-            .read_exact(buf)
-            .map_err(|e| EngineError::io(&self.name, e))?;
-        self.left -= buf.len() as u64;
-        self.crc = crc32c::crc32c_append(self.crc, buf);
-        Ok(())
-    }
-
-    fn read_varint(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let mut b = [0u8];
-            self.read_exact(&mut b)?;
-            v |= ((b[0] & 0x7f) as u64) << shift;
-            if b[0] & 0x80 == 0 {
-                return Ok(v);
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(self.corrupt("varint too long"));
-            }
-        }
     }
 
     fn corrupt(&self, cause: &str) -> EngineError {
@@ -309,112 +347,342 @@ impl FileSegment {
             cause: cause.into(),
         }
     }
+
+    /// Moves the unread bytes to the front and reads more, making room for
+    /// at least `need` unread bytes.
+    fn refill(&mut self, need: usize) -> Result<()> {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.filled, 0);
+            self.filled -= self.pos;
+            self.pos = 0;
+        }
+        if self.buf.len() < need {
+            self.buf.resize(need.max(2 * self.buf.len()), 0);
+        }
+        let want = ((self.buf.len() - self.filled) as u64).min(self.body_left) as usize;
+        let dst = &mut self.buf[self.filled..self.filled + want];
+        self.f
+            .read_exact(dst)
+            .map_err(|e| EngineError::io(&self.name, e))?;
+        self.crc = crc32c::crc32c_append(self.crc, dst);
+        self.filled += want;
+        self.body_left -= want as u64;
+        Ok(())
+    }
 }
 
 impl RecordSource for FileSegment {
-    fn next_record(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn advance(&mut self) -> Result<bool> {
+        self.cur = (0, 0, 0);
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
-        if self.left == 0 {
-            let mut t = [0u8; TRAILER_LEN];
-            self.r
-                .read_exact(&mut t)
-                .map_err(|e| EngineError::io(&self.name, e))?;
-            self.done = true;
-            if u32::from_le_bytes(t) != self.crc {
-                return Err(self.corrupt("checksum mismatch"));
+        loop {
+            let avail = &self.buf[self.pos..self.filled];
+            if avail.is_empty() && self.body_left == 0 {
+                let mut t = [0u8; TRAILER_LEN];
+                self.f
+                    .read_exact(&mut t)
+                    .map_err(|e| EngineError::io(&self.name, e))?;
+                self.done = true;
+                if u32::from_le_bytes(t) != self.crc {
+                    return Err(self.corrupt("checksum mismatch"));
+                }
+                return Ok(false);
             }
-            return Ok(None);
+            match parse_header(avail) {
+                Some((h, kl, vl)) => {
+                    let need = (h as u64).saturating_add(kl).saturating_add(vl);
+                    if need <= avail.len() as u64 {
+                        let ks = self.pos + h;
+                        let ke = ks + kl as usize;
+                        let ve = ke + vl as usize;
+                        self.cur = (ks, ke, ve);
+                        self.pos = ve;
+                        return Ok(true);
+                    }
+                    if need > avail.len() as u64 + self.body_left {
+                        return Err(self.corrupt("record runs past the segment end"));
+                    }
+                    self.refill(need as usize)?;
+                }
+                None => {
+                    if avail.len() >= MAX_HEADER {
+                        return Err(self.corrupt("bad record header"));
+                    }
+                    if self.body_left == 0 {
+                        return Err(self.corrupt("record runs past the segment end"));
+                    }
+                    self.refill(MAX_HEADER)?;
+                }
+            }
         }
-        let kl = self.read_varint()?;
-        let vl = self.read_varint()?;
-        if kl.saturating_add(vl) > self.left {
-            return Err(self.corrupt("record runs past the segment end"));
-        }
-        let mut k = vec![0u8; kl as usize];
-        self.read_exact(&mut k)?;
-        let mut v = vec![0u8; vl as usize];
-        self.read_exact(&mut v)?;
-        Ok(Some((k, v)))
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.buf[self.cur.0..self.cur.1]
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.buf[self.cur.1..self.cur.2]
     }
 }
 
-/// Heap entry of the merge: ordered by key, then by source index so equal
-/// keys come out in source order (the merge is stable).
-struct Head {
-    key: Vec<u8>,
-    src: usize,
-    value: Vec<u8>,
-}
-
-impl PartialEq for Head {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Head {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key.cmp(&o.key).then(self.src.cmp(&o.src))
-    }
-}
-
-/// K-way merge of sorted sources into one sorted source.
+/// K-way merge of sorted sources into one sorted source: a binary min-heap
+/// of source numbers ordered by each source's current key, then by source
+/// number so equal keys come out in source order (the merge is stable).
 pub struct Merger {
     sources: Vec<Box<dyn RecordSource>>,
-    heap: BinaryHeap<Reverse<Head>>,
+    /// Sources that have a current record; `heap[0]` holds the smallest.
+    heap: Vec<usize>,
     started: bool,
 }
 
 impl Merger {
     pub fn new(sources: Vec<Box<dyn RecordSource>>) -> Self {
         Self {
-            heap: BinaryHeap::with_capacity(sources.len()),
+            heap: Vec::with_capacity(sources.len()),
             sources,
             started: false,
         }
     }
 
-    fn pull(&mut self, src: usize) -> Result<()> {
-        if let Some((key, value)) = self.sources[src].next_record()? {
-            self.heap.push(Reverse(Head { key, src, value }));
+    fn less(&self, a: usize, b: usize) -> bool {
+        match self.sources[a].key().cmp(self.sources[b].key()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => a < b,
         }
-        Ok(())
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                return;
+            }
+            let r = l + 1;
+            let c = if r < n && self.less(self.heap[r], self.heap[l]) {
+                r
+            } else {
+                l
+            };
+            if self.less(self.heap[c], self.heap[i]) {
+                self.heap.swap(c, i);
+                i = c;
+            } else {
+                return;
+            }
+        }
     }
 }
 
 impl RecordSource for Merger {
-    fn next_record(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn advance(&mut self) -> Result<bool> {
         if !self.started {
             self.started = true;
             for i in 0..self.sources.len() {
-                self.pull(i)?;
+                if self.sources[i].advance()? {
+                    self.heap.push(i);
+                }
             }
+            for i in (0..self.heap.len() / 2).rev() {
+                self.sift_down(i);
+            }
+            return Ok(!self.heap.is_empty());
         }
-        let Some(Reverse(h)) = self.heap.pop() else {
-            return Ok(None);
+        let Some(&top) = self.heap.first() else {
+            return Ok(false);
         };
-        self.pull(h.src)?;
-        Ok(Some((h.key, h.value)))
+        if !self.sources[top].advance()? {
+            self.heap.swap_remove(0);
+        }
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
+        Ok(!self.heap.is_empty())
+    }
+
+    fn key(&self) -> &[u8] {
+        match self.heap.first() {
+            Some(&i) => self.sources[i].key(),
+            None => &[],
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        match self.heap.first() {
+            Some(&i) => self.sources[i].value(),
+            None => &[],
+        }
     }
 }
 
-/// The values of one key group, pulled lazily from a sorted source. The
-/// first pair of the next group is left in `pending`.
+/// Copies every record of `src` into `w`; `path` names the output in errors.
+pub fn copy_records<W: Write>(
+    src: &mut dyn RecordSource,
+    w: &mut SegmentWriter<W>,
+    path: &Path,
+) -> Result<()> {
+    while src.advance()? {
+        w.append(src.key(), src.value())
+            .map_err(|e| EngineError::io(path.display(), e))?;
+    }
+    Ok(())
+}
+
+/// A sorted segment waiting to be merged: fetched bytes, or a range of a
+/// local file.
+pub enum Segment {
+    Mem {
+        data: Bytes,
+        name: String,
+    },
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Segment {
+    /// The whole of a local run file.
+    pub fn whole_file(path: PathBuf) -> Result<Self> {
+        let len = std::fs::metadata(&path)
+            .map_err(|e| EngineError::io(path.display(), e))?
+            .len();
+        Ok(Segment::File {
+            path,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// Bytes of the segment (with its trailer).
+    pub fn len(&self) -> u64 {
+        match self {
+            Segment::Mem { data, .. } => data.len() as u64,
+            Segment::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() <= TRAILER_LEN as u64
+    }
+
+    /// Opens it for reading (a memory segment is verified here).
+    pub fn open(self) -> Result<Box<dyn RecordSource>> {
+        Ok(match self {
+            Segment::Mem { data, name } => Box::new(MemSegment::new(data, name)?),
+            Segment::File { path, offset, len } => Box::new(FileSegment::open(&path, offset, len)?),
+        })
+    }
+}
+
+/// Opens segments as one merged source.
+pub fn merge_segments(segs: Vec<Segment>) -> Result<Merger> {
+    let mut sources = Vec::with_capacity(segs.len());
+    for s in segs {
+        sources.push(s.open()?);
+    }
+    Ok(Merger::new(sources))
+}
+
+/// What [`merge_to_factor`] left.
+pub struct MergePasses {
+    /// The segments for the final merge (at most the factor).
+    pub segments: Vec<Segment>,
+    /// Records written to run files (Hadoop counts them as spilled).
+    pub spilled: u64,
+    /// Run files among `segments`; the caller removes them when done.
+    pub runs: Vec<PathBuf>,
+}
+
+/// Hadoop's `mapreduce.task.io.sort.factor` at work: while more than
+/// `factor` segments are left, merges runs of consecutive segments (at most
+/// `factor` at a time, in order, so the final merge stays stable) into run
+/// files `dir/<prefix><n>`, merging no more than needed to leave exactly
+/// `factor`. Runs consumed by a later pass are removed at once.
+pub fn merge_to_factor(
+    mut segs: Vec<Segment>,
+    factor: usize,
+    dir: &Path,
+    prefix: &str,
+) -> Result<MergePasses> {
+    let factor = factor.max(2);
+    let mut spilled = 0u64;
+    let mut runs: Vec<PathBuf> = Vec::new();
+    while segs.len() > factor {
+        let mut excess = segs.len() - factor;
+        let mut next = Vec::with_capacity(factor);
+        let mut it = segs.into_iter().peekable();
+        while it.peek().is_some() {
+            if excess == 0 {
+                next.extend(it.by_ref());
+                break;
+            }
+            // Merging g segments into one removes g - 1.
+            let g = factor.min(excess + 1);
+            let group: Vec<Segment> = it.by_ref().take(g).collect();
+            excess -= group.len() - 1;
+            let consumed: Vec<PathBuf> = group
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::File { path, .. } if runs.contains(path) => Some(path.clone()),
+                    _ => None,
+                })
+                .collect();
+            let path = dir.join(format!("{prefix}{}", runs.len()));
+            let mut merged = merge_segments(group)?;
+            spilled += write_run(&path, &mut merged)?;
+            drop(merged);
+            for c in consumed {
+                let _ = std::fs::remove_file(&c);
+            }
+            runs.push(path.clone());
+            next.push(Segment::whole_file(path)?);
+        }
+        segs = next;
+    }
+    let runs = runs
+        .into_iter()
+        .filter(|r| {
+            segs.iter()
+                .any(|s| matches!(s, Segment::File { path, .. } if path == r))
+        })
+        .collect();
+    Ok(MergePasses {
+        segments: segs,
+        spilled,
+        runs,
+    })
+}
+
+/// Writes a sorted source as one segment file; returns its records.
+pub fn write_run(path: &Path, src: &mut dyn RecordSource) -> Result<u64> {
+    let f = File::create(path).map_err(|e| EngineError::io(path.display(), e))?;
+    let mut w = SegmentWriter::new(BufWriter::with_capacity(256 << 10, f));
+    copy_records(src, &mut w, path)?;
+    let records = w.records();
+    let (bw, _) = w.finish().map_err(|e| EngineError::io(path.display(), e))?;
+    bw.into_inner()
+        .map_err(|e| EngineError::io(path.display(), e.into_error()))?;
+    Ok(records)
+}
+
+/// The values of one key group, lent one at a time from a sorted source.
+/// When the group ends the source is left on the next group's first
+/// record.
 pub struct GroupValues<'a> {
     src: &'a mut dyn RecordSource,
     key: &'a [u8],
-    first: Option<Vec<u8>>,
-    /// The value last handed out.
-    cur: Vec<u8>,
-    pending: &'a mut Option<(Vec<u8>, Vec<u8>)>,
-    done: bool,
+    /// The source is on the group's first record, not yet handed out.
+    first: bool,
+    /// The group has no more values.
+    ended: bool,
+    /// After the end: the source holds the next group's first record.
+    more: bool,
     /// Values handed out (for input-record counters).
     pub count: u64,
     /// A read error met while pulling; the caller must check it.
@@ -422,34 +690,30 @@ pub struct GroupValues<'a> {
 }
 
 impl GroupValues<'_> {
-    /// Moves to the next value of the group, leaving it in `cur`.
+    /// Moves to the next value of the group.
     fn advance(&mut self) -> bool {
-        if let Some(v) = self.first.take() {
-            self.cur = v;
+        if self.first {
+            self.first = false;
             self.count += 1;
             return true;
         }
-        if self.done {
+        if self.ended {
             return false;
         }
-        match self.src.next_record() {
-            Ok(Some((k, v))) if k == self.key => {
-                self.cur = v;
-                self.count += 1;
-                true
-            }
-            Ok(Some(kv)) => {
-                *self.pending = Some(kv);
-                self.done = true;
+        self.ended = true;
+        match self.src.advance() {
+            Ok(true) => {
+                if self.src.key() == self.key {
+                    self.ended = false;
+                    self.count += 1;
+                    return true;
+                }
+                self.more = true;
                 false
             }
-            Ok(None) => {
-                self.done = true;
-                false
-            }
+            Ok(false) => false,
             Err(e) => {
                 self.error = Some(e);
-                self.done = true;
                 false
             }
         }
@@ -459,7 +723,7 @@ impl GroupValues<'_> {
 impl Values for GroupValues<'_> {
     fn next_value(&mut self) -> Option<&[u8]> {
         if self.advance() {
-            Some(&self.cur)
+            Some(self.src.value())
         } else {
             None
         }
@@ -472,16 +736,18 @@ pub fn for_each_group(
     src: &mut dyn RecordSource,
     mut f: impl FnMut(&[u8], &mut GroupValues<'_>) -> Result<()>,
 ) -> Result<(u64, u64)> {
-    let mut pending = src.next_record()?;
     let (mut groups, mut records) = (0u64, 0u64);
-    while let Some((key, first)) = pending.take() {
+    let mut key = Vec::new();
+    let mut more = src.advance()?;
+    while more {
+        key.clear();
+        key.extend_from_slice(src.key());
         let mut g = GroupValues {
             src: &mut *src,
             key: &key,
-            first: Some(first),
-            cur: Vec::new(),
-            pending: &mut pending,
-            done: false,
+            first: true,
+            ended: false,
+            more: false,
             count: 0,
             error: None,
         };
@@ -493,16 +759,17 @@ pub fn for_each_group(
         r?;
         groups += 1;
         records += g.count;
+        more = g.more;
     }
     Ok((groups, records))
 }
 
-/// Reads a whole source (helper for tests).
+/// Reads a whole source into owned pairs (helper for tests).
 #[cfg(test)]
 pub fn collect(src: &mut dyn RecordSource) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
-    while let Some(r) = src.next_record()? {
-        out.push(r);
+    while src.advance()? {
+        out.push((src.key().to_vec(), src.value().to_vec()));
     }
     Ok(out)
 }
@@ -629,6 +896,70 @@ mod tests {
         .unwrap();
         assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
         assert_eq!((g, r), (2, 3));
+    }
+
+    #[test]
+    fn merge_respects_the_sort_factor() {
+        let dir = tempfile::tempdir().unwrap();
+        // 23 segments; segment i holds keys k{j} for j ≡ i (mod 5) and
+        // value "i", so equal keys come from several segments.
+        let segs: Vec<Vec<u8>> = (0..23)
+            .map(|i| {
+                let recs: Vec<(String, String)> = (0..40)
+                    .filter(|j| j % 5 == i % 5)
+                    .map(|j| (format!("k{j:03}"), format!("{i:02}")))
+                    .collect();
+                let refs: Vec<(&str, &str)> =
+                    recs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                seg(&refs)
+            })
+            .collect();
+        let mem = |segs: &[Vec<u8>]| -> Vec<Segment> {
+            segs.iter()
+                .enumerate()
+                .map(|(i, s)| Segment::Mem {
+                    data: Bytes::from(s.clone()),
+                    name: format!("seg {i}"),
+                })
+                .collect()
+        };
+        let want = collect(&mut merge_segments(mem(&segs)).unwrap()).unwrap();
+        assert_eq!(want.len(), 23 * 8);
+        for factor in [2usize, 3, 4, 10, 22, 23, 100] {
+            let passes =
+                merge_to_factor(mem(&segs), factor, dir.path(), &format!("f{factor}.")).unwrap();
+            assert!(passes.segments.len() <= factor.max(2), "factor {factor}");
+            assert_eq!(passes.segments.len(), 23.min(factor.max(2)));
+            // Records went through passes only when needed.
+            assert_eq!(passes.spilled == 0, factor >= 23, "factor {factor}");
+            let runs = passes.runs.clone();
+            let got = collect(&mut merge_segments(passes.segments).unwrap()).unwrap();
+            // Same records in the same (stable) order as a one-pass merge.
+            assert_eq!(got, want, "factor {factor}");
+            for r in &runs {
+                std::fs::remove_file(r).unwrap();
+            }
+            // No other run file is left behind.
+            let left = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(left, 0, "factor {factor}");
+        }
+    }
+
+    #[test]
+    fn file_segment_reads_records_larger_than_its_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let big = "x".repeat(3 * FILE_BUF + 7);
+        let data = seg(&[("a", "1"), ("b", &big), ("c", "")]);
+        std::fs::write(&p, &data).unwrap();
+        let mut s = FileSegment::open(&p, 0, data.len() as u64).unwrap();
+        let got = strs(collect(&mut s).unwrap());
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].1.len(), big.len());
+        assert_eq!(got[2], ("c".to_string(), String::new()));
+        // Truncated: the index says less than the records need.
+        let mut s = FileSegment::open(&p, 0, 40).unwrap();
+        assert!(collect(&mut s).is_err());
     }
 
     #[test]

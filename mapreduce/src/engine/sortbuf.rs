@@ -10,8 +10,14 @@
 //! group, and the result is written as one spill file with one segment per
 //! partition. At the end, a single spill is renamed to `file.out`;
 //! several are merged partition by partition (k-way, stable by spill
-//! order), with the combiner run again when there are at least
-//! [`COMBINE_MIN_SPILLS`] spills, as Hadoop does.
+//! order, at most `mapreduce.task.io.sort.factor` spills at once: more
+//! take intermediate passes through run files), with the combiner run
+//! again in the final merge when there are at least
+//! [`COMBINE_MIN_SPILLS`] spills, as Hadoop does. With one reduce
+//! partition the partitioner is not called (as in Hadoop's `MapTask`).
+//!
+//! Spills run on the map thread (the sort itself is parallel, with
+//! rayon); there is no separate spill thread like Hadoop's `SpillThread`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -19,13 +25,13 @@ use std::path::{Path, PathBuf};
 
 use rayon::slice::ParallelSliceMut;
 
-use super::api::{Partitioner, Reducer, Values};
+use super::api::{Partitioner, Reducer, Values, SORT_FACTOR};
 use super::context::{Sink, SinkContext, TaskInfo};
 use super::counters::{self as c, Counters};
 use super::error::{EngineError, Result};
 use super::ifile::{
-    for_each_group, write_index, FileSegment, Merger, RecordSource, SegmentWriter, FILE_INDEX,
-    FILE_OUT,
+    copy_records, for_each_group, merge_segments, merge_to_factor, write_index, Segment,
+    SegmentWriter, FILE_INDEX, FILE_OUT,
 };
 
 /// Spills needed before the combiner also runs during the final merge.
@@ -134,8 +140,15 @@ impl MapOutputBuffer {
                 .cmp(&b.partition)
                 .then(a.prefix.cmp(&b.prefix))
                 .then_with(|| {
-                    arena[a.off..a.off + a.key_len as usize]
-                        .cmp(&arena[b.off..b.off + b.key_len as usize])
+                    // Equal prefixes: a key of at most 8 bytes is a prefix
+                    // of the other key (the padding is zeros), so the
+                    // lengths decide; otherwise compare past the prefix.
+                    if a.key_len <= 8 || b.key_len <= 8 {
+                        a.key_len.cmp(&b.key_len)
+                    } else {
+                        arena[a.off + 8..a.off + a.key_len as usize]
+                            .cmp(&arena[b.off + 8..b.off + b.key_len as usize])
+                    }
                 })
                 .then(a.off.cmp(&b.off))
         });
@@ -246,23 +259,31 @@ impl MapOutputBuffer {
         out_path: &Path,
         counters: &mut Counters,
     ) -> Result<Vec<(u64, u64)>> {
+        let factor = self.info.conf.get_u64(SORT_FACTOR, 10)?.max(2) as usize;
         let file = File::create(out_path).map_err(|e| EngineError::io(out_path.display(), e))?;
         let mut out = BufWriter::with_capacity(256 << 10, file);
         let combine = self.spills.len() >= COMBINE_MIN_SPILLS;
         let mut index = Vec::with_capacity(self.partitions as usize);
         let mut offset = 0u64;
         for p in 0..self.partitions as usize {
-            let mut sources: Vec<Box<dyn RecordSource>> = Vec::with_capacity(self.spills.len());
-            for s in &self.spills {
-                let (off, len) = s.index[p];
-                sources.push(Box::new(FileSegment::open(&s.path, off, len)?));
-            }
-            let mut merged = Merger::new(sources);
+            let segs: Vec<Segment> = self
+                .spills
+                .iter()
+                .map(|s| Segment::File {
+                    path: s.path.clone(),
+                    offset: s.index[p].0,
+                    len: s.index[p].1,
+                })
+                .collect();
+            // More spills than the factor: intermediate passes first.
+            let passes = merge_to_factor(segs, factor, &self.spill_dir, &format!("merge{p}."))?;
+            counters.task(c::SPILLED_RECORDS, passes.spilled as i64);
+            let mut merged = merge_segments(passes.segments)?;
             let mut w = SegmentWriter::new(&mut out);
             match self.combiner.as_mut().filter(|_| combine) {
                 Some(comb) => {
                     let info = &self.info;
-                    let mut combine_out = 0u64;
+                    let (mut combine_in, mut combine_out) = (0u64, 0u64);
                     for_each_group(&mut merged, |k, values| {
                         let mut sink = SegmentSink {
                             w: &mut w,
@@ -275,17 +296,17 @@ impl MapOutputBuffer {
                             info,
                         };
                         let r = comb.reduce(k, values, &mut ctx);
-                        counters.task(c::COMBINE_INPUT_RECORDS, values.count as i64);
+                        combine_in += values.count;
                         r
                     })?;
+                    counters.task(c::COMBINE_INPUT_RECORDS, combine_in as i64);
                     counters.task(c::COMBINE_OUTPUT_RECORDS, combine_out as i64);
                 }
-                None => {
-                    while let Some((k, v)) = merged.next_record()? {
-                        w.append(&k, &v)
-                            .map_err(|e| EngineError::io(out_path.display(), e))?;
-                    }
-                }
+                None => copy_records(&mut merged, &mut w, out_path)?,
+            }
+            drop(merged);
+            for r in &passes.runs {
+                let _ = std::fs::remove_file(r);
             }
             let records = w.records();
             let (_, len) = w
@@ -303,7 +324,13 @@ impl MapOutputBuffer {
 
 impl Sink for MapOutputBuffer {
     fn put(&mut self, key: &[u8], value: &[u8], counters: &mut Counters) -> Result<()> {
-        let p = self.partitioner.partition(key, value, self.partitions);
+        // One reducer: every pair goes to partition 0 without asking the
+        // partitioner (Hadoop's MapTask does the same).
+        let p = if self.partitions == 1 {
+            0
+        } else {
+            self.partitioner.partition(key, value, self.partitions)
+        };
         if p >= self.partitions {
             return Err(EngineError::task(format!(
                 "partitioner returned {p} for {} partitions",
@@ -353,7 +380,7 @@ impl Values for RunValues<'_> {
 mod tests {
     use super::*;
     use crate::engine::api::{Context, HashPartitioner, JobConf};
-    use crate::engine::ifile::{collect, read_index};
+    use crate::engine::ifile::{collect, read_index, FileSegment};
 
     /// Sums decimal values per key.
     struct Sum;
@@ -401,13 +428,24 @@ mod tests {
         combine: bool,
         parts: u32,
     ) -> (Vec<Vec<(String, String)>>, Counters, usize) {
+        run_with(n, distinct, sort_bytes, combine, parts, info())
+    }
+
+    fn run_with(
+        n: usize,
+        distinct: usize,
+        sort_bytes: usize,
+        combine: bool,
+        parts: u32,
+        info: TaskInfo,
+    ) -> (Vec<Vec<(String, String)>>, Counters, usize) {
         let dir = tempfile::tempdir().unwrap();
         let combiner: Option<Box<dyn Reducer>> = if combine { Some(Box::new(Sum)) } else { None };
         let mut buf = MapOutputBuffer::new(
             parts,
             Box::new(HashPartitioner),
             combiner,
-            info(),
+            info,
             dir.path().join("spill"),
             sort_bytes,
             0.8,
@@ -454,7 +492,10 @@ mod tests {
     #[test]
     fn many_spills_merge_sorted_without_combiner() {
         // A 2 KiB buffer over ~40 KiB of records: many spills.
-        let (parts, counters, spills) = run(2000, 300, 2048, false, 4);
+        // A factor above the spill count: one merge pass.
+        let mut i = info();
+        i.conf.set(SORT_FACTOR, 1000);
+        let (parts, counters, spills) = run_with(2000, 300, 2048, false, 4, i);
         assert!(spills >= 5, "only {spills} spills");
         check_sorted_and_partitioned(&parts);
         assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), 2000);
@@ -474,6 +515,77 @@ mod tests {
         assert_eq!(total, 5000);
         assert!(counters.get(c::TASK_GROUP, c::COMBINE_INPUT_RECORDS) >= 5000);
         assert!(counters.get(c::TASK_GROUP, c::COMBINE_OUTPUT_RECORDS) < 5000);
+    }
+
+    #[test]
+    fn spills_merge_in_passes_of_the_sort_factor() {
+        // Many spills with a factor of 3: intermediate merge passes, the
+        // same records as with one pass, and the extra passes counted as
+        // spilled records (as Hadoop does).
+        let mut i = info();
+        i.conf.set(SORT_FACTOR, 1000);
+        let (one_pass, c1, spills) = run_with(3000, 200, 2048, false, 2, i);
+        assert!(spills >= 10, "only {spills} spills");
+        let mut i = info();
+        i.conf.set(SORT_FACTOR, 3);
+        let (passes, c3, spills3) = run_with(3000, 200, 2048, false, 2, i);
+        assert_eq!(spills3, spills);
+        check_sorted_and_partitioned(&passes);
+        assert_eq!(passes, one_pass);
+        assert_eq!(c1.get(c::TASK_GROUP, c::SPILLED_RECORDS), 6000);
+        assert!(c3.get(c::TASK_GROUP, c::SPILLED_RECORDS) > 6000);
+        // With a combiner the final merge still combines.
+        let mut i = info();
+        i.conf.set(SORT_FACTOR, 2);
+        let (parts, _, _) = run_with(5000, 40, 4096, true, 2, i);
+        let all: Vec<_> = parts.concat();
+        assert_eq!(all.len(), 40);
+        let total: u64 = all.iter().map(|(_, v)| v.parse::<u64>().unwrap()).sum();
+        assert_eq!(total, 5000);
+    }
+
+    #[test]
+    fn sort_orders_keys_around_the_prefix() {
+        // Keys equal in their first 8 bytes, shorter and longer, with zero
+        // bytes: bytewise order whatever the prefix shortcut does.
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = MapOutputBuffer::new(
+            1,
+            Box::new(HashPartitioner),
+            None,
+            info(),
+            dir.path().join("spill"),
+            1 << 20,
+            0.8,
+        );
+        let mut keys: Vec<Vec<u8>> = vec![
+            b"abcdefgh".to_vec(),
+            b"abcdefg".to_vec(),
+            b"abcdefg\0".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefghi".to_vec(),
+            b"abcdefgha".to_vec(),
+            b"abcdefgh".to_vec(),
+            b"".to_vec(),
+            b"\0".to_vec(),
+            b"abcdefghij".to_vec(),
+            b"abcdefghi\0".to_vec(),
+        ];
+        let mut counters = Counters::new();
+        for k in &keys {
+            buf.put(k, b"v", &mut counters).unwrap();
+        }
+        let out = dir.path().join("out");
+        buf.finish(&out, &mut counters).unwrap();
+        let idx = read_index(&out.join(FILE_INDEX)).unwrap();
+        let mut s = FileSegment::open(&out.join(FILE_OUT), idx[0].0, idx[0].1).unwrap();
+        let got: Vec<Vec<u8>> = collect(&mut s)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        assert_eq!(got, keys);
     }
 
     #[test]

@@ -37,13 +37,16 @@ use tusk_client::{CreateOptions, DfsClient};
 
 use super::api::{
     InputFormat, Job, JobConf, OutputFormat, OUTPUT_REPLICATION, SHUFFLE_FETCH_RETRIES,
-    SHUFFLE_MEMORY_MB, SHUFFLE_PARALLEL_COPIES, SORT_SPILL_PERCENT,
+    SHUFFLE_MEMORY_MB, SHUFFLE_PARALLEL_COPIES, SORT_FACTOR, SORT_SPILL_PERCENT,
 };
 use super::committer::Committer;
 use super::context::{Sink, SinkContext, TaskInfo};
 use super::counters::{self as c, Counters};
 use super::error::{EngineError, Result};
-use super::ifile::{for_each_group, FileSegment, MemSegment, Merger, RecordSource, SegmentWriter};
+use super::ifile::{
+    for_each_group, merge_segments, merge_to_factor, write_run, MemSegment, Merger, RecordSource,
+    Segment,
+};
 use super::input::{
     spawn_dfs_reader, ChannelReader, FixedReader, LineReader, RecordReader, RowReader,
 };
@@ -223,12 +226,14 @@ pub async fn run_task(
     umbilical: Arc<dyn Umbilical>,
 ) -> TaskReport {
     let attempt = spec.attempt.clone();
+    let t0 = std::time::Instant::now();
     let res = match spec.work.clone() {
         TaskWork::Map { split, num_reduces } => {
             run_map(&spec, split, num_reduces, job, client, umbilical).await
         }
         TaskWork::Reduce { num_maps } => run_reduce(&spec, num_maps, job, client, umbilical).await,
     };
+    tracing::debug!(attempt = %attempt, secs = t0.elapsed().as_secs_f64(), ok = res.is_ok(), "task attempt done");
     match res {
         Ok(counters) => TaskReport {
             attempt,
@@ -620,21 +625,6 @@ async fn fetch_with_retries(
     Err(last)
 }
 
-/// Merges `segments` into one sorted run file.
-fn write_run(path: &Path, sources: Vec<Box<dyn RecordSource>>) -> Result<()> {
-    let f = std::fs::File::create(path).map_err(|e| EngineError::io(path.display(), e))?;
-    let mut w = SegmentWriter::new(std::io::BufWriter::with_capacity(256 << 10, f));
-    let mut m = Merger::new(sources);
-    while let Some((k, v)) = m.next_record()? {
-        w.append(&k, &v)
-            .map_err(|e| EngineError::io(path.display(), e))?;
-    }
-    let (bw, _) = w.finish().map_err(|e| EngineError::io(path.display(), e))?;
-    bw.into_inner()
-        .map_err(|e| EngineError::io(path.display(), e.into_error()))?;
-    Ok(())
-}
-
 async fn run_reduce(
     spec: &TaskSpec,
     num_maps: u32,
@@ -739,14 +729,15 @@ async fn shuffle_and_reduce(
                                 let segs = std::mem::take(&mut mem);
                                 mem_bytes = 0;
                                 let p2 = path.clone();
-                                blocking("shuffle merge", move || {
+                                let spilled = blocking("shuffle merge", move || {
                                     let mut srcs: Vec<Box<dyn RecordSource>> = Vec::new();
                                     for (n, s) in segs {
                                         srcs.push(Box::new(MemSegment::new(s, n)?));
                                     }
-                                    write_run(&p2, srcs)
+                                    write_run(&p2, &mut Merger::new(srcs))
                                 })
                                 .await?;
+                                counters.task(c::SPILLED_RECORDS, spilled as i64);
                                 runs.push(path);
                             }
                         }
@@ -768,6 +759,7 @@ async fn shuffle_and_reduce(
         }
     }
     umb.progress(attempt_id, 2.0 / 3.0);
+    tracing::debug!(attempt = %attempt_id, disk_runs = runs.len(), in_memory = mem.len(), "shuffle done");
 
     // Merge, group, reduce, write.
     let committer = Committer::new(client.clone(), &spec.output, spec.app_attempt);
@@ -784,18 +776,21 @@ async fn shuffle_and_reduce(
     };
     let out_format = job.output_format(conf);
     let umb2 = umb.clone();
+    let sort_factor = conf.get_u64(SORT_FACTOR, 10)?.max(2) as usize;
+    let merge_dir = work_dir.to_path_buf();
     let work = blocking("reduce", move || {
-        let mut sources: Vec<Box<dyn RecordSource>> = Vec::new();
-        for r in &runs {
-            let len = std::fs::metadata(r)
-                .map_err(|e| EngineError::io(r.display(), e))?
-                .len();
-            sources.push(Box::new(FileSegment::open(r, 0, len)?));
+        // Disk runs first, then what is in memory; at most
+        // `mapreduce.task.io.sort.factor` segments in the final merge.
+        let mut segs: Vec<Segment> = Vec::with_capacity(runs.len() + mem.len());
+        for r in runs {
+            segs.push(Segment::whole_file(r)?);
         }
-        for (n, s) in mem {
-            sources.push(Box::new(MemSegment::new(s, n)?));
+        for (name, data) in mem {
+            segs.push(Segment::Mem { data, name });
         }
-        let mut merged = Merger::new(sources);
+        let passes = merge_to_factor(segs, sort_factor, &merge_dir, "pass")?;
+        counters.task(c::SPILLED_RECORDS, passes.spilled as i64);
+        let mut merged = merge_segments(passes.segments)?;
         let mut sink = OutputSink::new(tx, out_format, c::REDUCE_OUTPUT_RECORDS);
         let mut reducer = job.reducer(&info.conf)?;
         reducer.setup(&mut SinkContext {

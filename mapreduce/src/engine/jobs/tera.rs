@@ -18,7 +18,7 @@ use tusk_client::DfsClient;
 
 use crate::engine::api::{
     Context, IdentityMapper, IdentityReducer, InputFormat, Job, JobConf, JobPaths, Mapper,
-    OutputFormat, Partitioner, Reducer, Values, NUM_REDUCES,
+    OutputFormat, Partitioner, Reducer, Values, NUM_REDUCES, OUTPUT_REPLICATION,
 };
 use crate::engine::driver::NUM_ROWS;
 use crate::engine::error::{EngineError, Result};
@@ -29,6 +29,9 @@ pub const RECORD_LEN: usize = 100;
 pub const KEY_LEN: usize = 10;
 /// terasort's split points: comma-separated hex keys.
 pub const SPLIT_POINTS: &str = "tusk.terasort.split.points";
+/// Replication of terasort's output (Hadoop's key and default: 1). An
+/// explicit `-D dfs.replication=N` wins.
+pub const OUTPUT_REPLICATION_KEY: &str = "mapreduce.terasort.output.replication";
 /// Splits sampled by terasort.
 pub const SAMPLE_SPLITS: usize = 10;
 /// Records sampled per split.
@@ -207,6 +210,24 @@ impl Job for TeraSort {
     }
     fn usage(&self) -> &str {
         "<in> <out>"
+    }
+    fn configure(&self, args: &[String], conf: &mut JobConf) -> Result<JobPaths> {
+        let [input, out] = args else {
+            return Err(EngineError::Config(format!(
+                "usage: terasort {}",
+                self.usage()
+            )));
+        };
+        // As Hadoop's TeraSort: the output is written once (replication
+        // `mapreduce.terasort.output.replication`, default 1).
+        if conf.get(OUTPUT_REPLICATION).is_none() {
+            let r = conf.get_u64(OUTPUT_REPLICATION_KEY, 1)?.clamp(1, 512);
+            conf.set(OUTPUT_REPLICATION, r);
+        }
+        Ok(JobPaths {
+            inputs: vec![input.clone()],
+            output: out.clone(),
+        })
     }
     fn input_format(&self, _conf: &JobConf) -> InputFormat {
         TERA_INPUT
