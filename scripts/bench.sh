@@ -12,20 +12,40 @@
 #   scripts/bench.sh mapreduce  on the local 3-node cluster: an empty job
 #                               (submission to _SUCCESS); wordcount of generated
 #                               access logs at BENCH_MR_SIZES MiB beside awk over
-#                               the local file; terasort of BENCH_TERA_MB beside
-#                               LC_ALL=C sort of the same records (hex lines)
+#                               the local file, with seconds per GiB at each size
+#                               (scaling); terasort of BENCH_TERA_MB beside
+#                               LC_ALL=C sort of the same records (hex lines);
+#                               each job also with the CPU seconds the cluster's
+#                               processes spent on it (robust to other load)
+#   scripts/bench.sh streaming  on the local 3-node cluster: Hadoop Streaming word
+#                               count of BENCH_STREAM_MB MiB of generated access logs
+#                               with the python3 mapper, combiner and reducer of
+#                               tests/data/streaming, beside the same scripts run
+#                               locally as mapper | LC_ALL=C sort | reducer
+#   scripts/bench.sh loganalysis  on the local 3-node cluster: `mapred loganalysis`
+#                               of BENCH_LOG_MB of generated combined logs (all
+#                               sections) beside single-process baselines over
+#                               the local file: awk | sort | uniq -c for the status
+#                               distribution and the top URLs, and one awk pass
+#                               with hash tables computing the same two
+#   scripts/bench.sh fuse       on the local 3-node cluster, through a dfs-fuse mount:
+#                               sequential write and read of BENCH_SIZE_MB beside
+#                               dfs put/get of the same file, and create, stat and
+#                               delete of BENCH_FUSE_FILES (default 10000) small
+#                               files beside the same on a local directory
 #
 # Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
-# BENCH_FILES (default 1000000), BENCH_MR_SIZES (default "256 1024"),
-# BENCH_TERA_MB (default 1024), TUSK_BASE_PORT (default 31000).
+# BENCH_FILES (default 1000000), BENCH_MR_SIZES (default "256 1024 2048"),
+# BENCH_TERA_MB (default 1024), BENCH_STREAM_MB (default 256),
+# BENCH_LOG_MB (default 1024), TUSK_BASE_PORT (default 31000).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 what=${1:-storage}
-[[ $what == storage || $what == healing || $what == mapreduce ]] ||
-  { echo "usage: $0 storage|healing|mapreduce" >&2; exit 1; }
+[[ $what == storage || $what == healing || $what == mapreduce || $what == streaming || $what == loganalysis || $what == fuse ]] ||
+  { echo "usage: $0 storage|healing|mapreduce|streaming|loganalysis|fuse" >&2; exit 1; }
 
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 NN_OPS=${BENCH_NN_OPS:-40000}
@@ -92,10 +112,21 @@ bench_healing() {
     "$((victim_bytes >> 20))" "$heal_s" "$(ratio "$heal_mbps" "$put_mbps")"
 }
 
+# cluster_cpu -> CPU seconds used so far by the cluster's daemons and the
+# task processes they have reaped (utime + stime + cutime + cstime): a
+# figure the other load on this shared machine does not inflate.
+cluster_cpu() {
+  local f total=0
+  for f in "$TUSK_HOME"/pids/*.pid; do
+    total=$((total + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$(cat "$f")/stat" 2>/dev/null || echo 0)))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
+}
+
 # mapreduce: see the header.
 bench_mapreduce() {
-  local mapred=$bin/mapred sizes=${BENCH_MR_SIZES:-256 1024} tera_mb=${BENCH_TERA_MB:-1024}
-  local t0 t1 best s mr_s awk_s lines rows sort_s
+  local mapred=$bin/mapred sizes=${BENCH_MR_SIZES:-256 1024 2048} tera_mb=${BENCH_TERA_MB:-1024}
+  local t0 t1 best s mr_s awk_s lines rows sort_s c0 c1
   echo "# mapreduce benchmark, $(date -u +%F), $(nproc) cores"
   eval "$(scripts/local-cluster.sh start)"
   "$dfs" mkdir -p /mr
@@ -115,28 +146,177 @@ bench_mapreduce() {
     "$dfs" put -f "$work/logs.txt" /mr/logs-$mb.txt
     # The first run warms memory this VM hands back when idle.
     "$mapred" wordcount /mr/logs-$mb.txt /mr/wc-warm-$mb >/dev/null 2>&1
-    t0=$(now); "$mapred" wordcount /mr/logs-$mb.txt /mr/wc-$mb >/dev/null 2>&1; t1=$(now)
+    c0=$(cluster_cpu); t0=$(now)
+    "$mapred" wordcount /mr/logs-$mb.txt /mr/wc-$mb >/dev/null 2>&1
+    t1=$(now); c1=$(cluster_cpu)
     mr_s=$(secs "$t0" "$t1")
     awk_s=$(timed awk '{for(i=1;i<=NF;i++)c[$i]++} END {for(w in c) print w, c[w]}' "$work/logs.txt")
-    printf '%-44s %8s s  %6s MB/s  awk %7s s  %5sx awk\n' "wordcount ${mb} MiB" "$mr_s" \
-      "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.0f", m / s }')" "$awk_s" "$(ratio "$awk_s" "$mr_s")"
+    printf '%-44s %8s s  %6s MB/s  %6s s/GiB  cluster CPU %6s s  awk %7s s  %5sx awk\n' \
+      "wordcount ${mb} MiB" "$mr_s" \
+      "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.0f", m / s }')" \
+      "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.2f", s * 1024 / m }')" \
+      "$(secs "$c0" "$c1")" "$awk_s" "$(ratio "$awk_s" "$mr_s")"
     rm -f "$work/logs.txt"
+    # Free the cluster's disk before the next size.
+    "$dfs" rm -r -skipTrash /mr/logs-$mb.txt /mr/wc-warm-$mb /mr/wc-$mb >/dev/null 2>&1 || true
   done
   # terasort, beside LC_ALL=C sort of the same records as hex lines.
   rows=$((tera_mb * 1048576 / 100))
   "$mapred" teragen "$rows" /mr/tera-in >/dev/null 2>&1
-  t0=$(now); "$mapred" terasort /mr/tera-in /mr/tera-out >/dev/null 2>&1; t1=$(now)
+  c0=$(cluster_cpu); t0=$(now)
+  "$mapred" terasort /mr/tera-in /mr/tera-out >/dev/null 2>&1
+  t1=$(now); c1=$(cluster_cpu)
   mr_s=$(secs "$t0" "$t1")
   "$mapred" teravalidate /mr/tera-out /mr/tera-report >/dev/null 2>&1 ||
     { echo "bench: teravalidate failed" >&2; exit 1; }
   "$dfs" cat '/mr/tera-in/part-*' | od -An -v -tx1 -w100 | tr -d ' ' > "$work/tera.hex"
   sort_s=$(timed env LC_ALL=C sort -o "$work/tera.sorted" "$work/tera.hex")
   rm -f "$work/tera.hex" "$work/tera.sorted"
-  printf '%-44s %8s s  sort %7s s  %5sx sort\n' "terasort ${tera_mb} MiB (${rows} records)" "$mr_s" "$sort_s" \
-    "$(ratio "$sort_s" "$mr_s")"
+  printf '%-44s %8s s  cluster CPU %6s s  sort %7s s  %5sx sort\n' "terasort ${tera_mb} MiB (${rows} records)" \
+    "$mr_s" "$(secs "$c0" "$c1")" "$sort_s" "$(ratio "$sort_s" "$mr_s")"
   scripts/local-cluster.sh stop >/dev/null
 }
 
+# streaming: see the header.
+bench_streaming() {
+  local mb=${BENCH_STREAM_MB:-256} d=$repo/tests/data/streaming py lines t0 t1 mr_s local_s
+  # The interpreter itself, not a version manager's shim, on both sides.
+  py=$(python3 -c 'import sys; print(sys.executable)')
+  echo "# streaming benchmark, $(date -u +%F), $(nproc) cores, ${mb} MiB of access logs, $("$py" --version)"
+  eval "$(scripts/local-cluster.sh start)"
+  lines=$((mb * 1048576 / 155))
+  scripts/gen-logs "$lines" 11 > "$work/logs.txt"
+  "$dfs" mkdir -p /st
+  "$dfs" put -f "$work/logs.txt" /st/logs.txt
+  stream() {
+    "$bin/mapred" streaming -input /st/logs.txt -output "$1" -mapper "$py $d/wc_mapper.py" \
+      -combiner "$py $d/wc_reducer.py" -reducer "$py $d/wc_reducer.py" >/dev/null 2>&1 ||
+      { echo "bench: the streaming job failed" >&2; exit 1; }
+  }
+  # The first run warms memory this VM hands back when idle.
+  stream /st/wc-warm
+  t0=$(now); stream /st/wc; t1=$(now)
+  mr_s=$(secs "$t0" "$t1")
+  t0=$(now)
+  "$py" "$d/wc_mapper.py" < "$work/logs.txt" 2>/dev/null | LC_ALL=C sort | "$py" "$d/wc_reducer.py" > "$work/local.out"
+  t1=$(now)
+  local_s=$(secs "$t0" "$t1")
+  # Same counts, or the figure means nothing.
+  "$dfs" cat '/st/wc/part-*' | LC_ALL=C sort > "$work/cluster.sorted"
+  LC_ALL=C sort "$work/local.out" | cmp -s - "$work/cluster.sorted" ||
+    { echo "bench: streaming output differs from the local pipeline" >&2; exit 1; }
+  printf '%-44s %8s s  %6s MB/s  local %7s s  %5sx local\n' "streaming wordcount ${mb} MiB (python3)" "$mr_s" \
+    "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.0f", m / s }')" "$local_s" "$(ratio "$local_s" "$mr_s")"
+  rm -f "$work/logs.txt" "$work/local.out" "$work/cluster.sorted"
+  scripts/local-cluster.sh stop >/dev/null
+}
+
+# loganalysis: see the header.
+bench_loganalysis() {
+  local mb=${BENCH_LOG_MB:-1024} f=$work/access.log t0 t1 mr_s sort_s awk_s
+  echo "# loganalysis benchmark, $(date -u +%F), $(nproc) cores, ${mb} MiB of combined-format logs"
+  eval "$(scripts/local-cluster.sh start)"
+  scripts/gen-logs --size "${mb}MiB" --seed 11 > "$f"
+  "$dfs" mkdir -p /la
+  "$dfs" put -f "$f" /la/access.log
+  # The first run warms memory this VM hands back when idle.
+  "$bin/mapred" loganalysis /la /la-warm --format combined >/dev/null 2>&1 ||
+    { echo "bench: the loganalysis job failed" >&2; exit 1; }
+  t0=$(now)
+  "$bin/mapred" loganalysis /la /la-out --format combined > "$work/summary.txt" 2>/dev/null ||
+    { echo "bench: the loganalysis job failed" >&2; exit 1; }
+  t1=$(now)
+  mr_s=$(secs "$t0" "$t1")
+  # What an operator types: status distribution, then the ten top URLs.
+  cat "$f" > /dev/null
+  t0=$(now)
+  awk '{print $9}' "$f" | LC_ALL=C sort | LC_ALL=C uniq -c > "$work/status.txt"
+  awk '{split($7, a, "?"); print a[1]}' "$f" | LC_ALL=C sort | LC_ALL=C uniq -c | sort -rn | sed -n 1,10p > "$work/urls.txt"
+  t1=$(now)
+  sort_s=$(secs "$t0" "$t1")
+  t0=$(now)
+  awk '{s[$9]++; split($7, a, "?"); u[a[1]]++} END {for (k in s) print s[k], k; for (k in u) print u[k], k > "/dev/stderr"}' \
+    "$f" > "$work/status2.txt" 2> "$work/urls2.txt"
+  sort -rn "$work/urls2.txt" | sed -n 1,10p > /dev/null
+  t1=$(now)
+  awk_s=$(secs "$t0" "$t1")
+  # The job's status figures equal the baseline's (both count field 9 of
+  # well-formed lines; the baseline also counts garbage lines' field 9).
+  local job_200 base_200
+  job_200=$("$dfs" cat '/la-out/status/part-r-*' | awk -F'\t' '$1 == 200 {print $2}')
+  base_200=$(awk '$2 == 200 {print $1}' "$work/status.txt")
+  [[ $job_200 == "$base_200" ]] ||
+    { echo "bench: status 200: job $job_200, awk $base_200" >&2; exit 1; }
+  printf '%-44s %8s s  %6s MB/s\n' "mapred loganalysis ${mb} MiB (all sections)" "$mr_s" \
+    "$(awk -v m="$mb" -v s="$mr_s" 'BEGIN { printf "%.0f", m / s }')"
+  printf '%-44s %8s s  job %5sx faster\n' "awk | sort | uniq -c (status, top URLs)" "$sort_s" "$(ratio "$sort_s" "$mr_s")"
+  printf '%-44s %8s s  job %5sx faster\n' "awk hash tables, one pass (status, URLs)" "$awk_s" "$(ratio "$awk_s" "$mr_s")"
+  rm -f "$f" "$work"/status*.txt "$work"/urls*.txt
+  scripts/local-cluster.sh stop >/dev/null
+}
+
+# fuse: see the header.
+bench_fuse() {
+  local nfiles=${BENCH_FUSE_FILES:-10000} src=$work/src.bin
+  mnt=$work/mnt  # global: the EXIT trap unmounts it
+  local put_s get_s mw_s mr_s lw_s lr_s
+  echo "# fuse benchmark, $(date -u +%F), $(nproc) cores, ${SIZE_MB} MiB file, ${nfiles} small files"
+  eval "$(scripts/local-cluster.sh start)"
+  mkdir -p "$mnt" "$work/local"
+  "$bin/dfs-fuse" "$mnt" --namenode "$TUSK_NAMENODE" --log-file "$work/fuse.log"
+  trap 'if grep -qs " $mnt " /proc/mounts; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" || true; fi; cleanup' EXIT
+  head -c $((SIZE_MB << 20)) /dev/urandom > "$src"
+  # Sequential: the mount beside dfs put/get (cluster default replication
+  # both ways) and a local directory.
+  put_s=$(timed "$dfs" put -f "$src" /put.bin)
+  mw_s=$(timed cp "$src" "$mnt/mount.bin")
+  lw_s=$(timed cp "$src" "$work/local/w.bin")
+  get_s=$(timed bash -c "rm -f '$work/get.bin'; '$dfs' get /put.bin '$work/get.bin'")
+  mr_s=$(timed bash -c "rm -f '$work/get.bin'; cp '$mnt/mount.bin' '$work/get.bin'")
+  lr_s=$(timed bash -c "rm -f '$work/get.bin'; cp '$work/local/w.bin' '$work/get.bin'")
+  cmp -s "$src" "$work/get.bin" || { echo "bench: the file read through the mount differs" >&2; exit 1; }
+  rm -f "$work/get.bin" "$work/local/w.bin" "$src"
+  printf '%-44s %8s MB/s  dfs put %6s MB/s  %5sx put  (local cp %s MB/s)\n' "write through the mount (cp)" \
+    "$(mbps "$mw_s")" "$(mbps "$put_s")" "$(ratio "$put_s" "$mw_s")" "$(mbps "$lw_s")"
+  printf '%-44s %8s MB/s  dfs get %6s MB/s  %5sx get  (local cp %s MB/s)\n' "read through the mount (cp)" \
+    "$(mbps "$mr_s")" "$(mbps "$get_s")" "$(ratio "$get_s" "$mr_s")" "$(mbps "$lr_s")"
+  # Small files: create (open/close), stat, delete, in one shell each.
+  small() { # DIR OP -> seconds
+    local d=$1 t0 t1
+    t0=$(now)
+    case $2 in
+      create) for ((i = 0; i < nfiles; i++)); do : > "$d/f$i"; done ;;
+      stat) for ((i = 0; i < nfiles; i++)); do [[ -e $d/f$i ]] || exit 1; done ;;
+      delete) find "$d" -maxdepth 1 -type f -delete ;;
+    esac
+    t1=$(now)
+    secs "$t0" "$t1"
+  }
+  mkdir -p "$mnt/small" "$work/local/small"
+  local op m l
+  for op in create stat delete; do
+    m=$(small "$mnt/small" $op)
+    l=$(small "$work/local/small" $op)
+    printf '%-44s %8s ops/s  local %8s ops/s  %5sx local\n' "$op ${nfiles} small files through the mount" \
+      "$(awk -v n="$nfiles" -v s="$m" 'BEGIN { printf "%.0f", n / s }')" \
+      "$(awk -v n="$nfiles" -v s="$l" 'BEGIN { printf "%.0f", n / s }')" "$(ratio "$l" "$m")"
+  done
+  fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+  scripts/local-cluster.sh stop >/dev/null
+}
+
+if [[ $what == fuse ]]; then
+  bench_fuse
+  exit 0
+fi
+if [[ $what == loganalysis ]]; then
+  bench_loganalysis
+  exit 0
+fi
+if [[ $what == streaming ]]; then
+  bench_streaming
+  exit 0
+fi
 if [[ $what == healing ]]; then
   bench_healing
   exit 0
