@@ -49,6 +49,22 @@ pub const SHUFFLE_MEMORY_MB: &str = "tusk.reduce.shuffle.memory.mb";
 pub const SHUFFLE_FETCH_RETRIES: &str = "tusk.reduce.shuffle.fetch.retries";
 /// Output file replication (default: the client's).
 pub const OUTPUT_REPLICATION: &str = "dfs.replication";
+/// `true`: output files are named as by Hadoop's old `mapred` API
+/// (`part-NNNNN`, what Hadoop Streaming writes) instead of `part-r-NNNNN` /
+/// `part-m-NNNNN` (Tusk's key; default false).
+pub const OLD_API_PART_NAMES: &str = "tusk.output.old.part.names";
+
+/// The name of the output file of reduce (or, in a map-only job, map)
+/// task `task`.
+pub fn part_file_name(conf: &JobConf, map_only: bool, task: u32) -> String {
+    if conf.get(OLD_API_PART_NAMES) == Some("true") {
+        format!("part-{task:05}")
+    } else if map_only {
+        format!("part-m-{task:05}")
+    } else {
+        format!("part-r-{task:05}")
+    }
+}
 
 /// A job's configuration: Hadoop key names, string values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,6 +414,16 @@ mod tests {
             counts[p.partition(format!("key{i}").as_bytes(), b"", 4) as usize] += 1;
         }
         assert!(counts.iter().all(|&c| c > 150 && c < 350), "{counts:?}");
+    }
+
+    #[test]
+    fn part_names_new_and_old_api() {
+        let mut c = JobConf::new();
+        assert_eq!(part_file_name(&c, false, 3), "part-r-00003");
+        assert_eq!(part_file_name(&c, true, 0), "part-m-00000");
+        c.set(OLD_API_PART_NAMES, "true");
+        assert_eq!(part_file_name(&c, false, 3), "part-00003");
+        assert_eq!(part_file_name(&c, true, 12), "part-00012");
     }
 
     #[test]

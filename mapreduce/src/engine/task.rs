@@ -36,8 +36,9 @@ use tokio::task::JoinSet;
 use tusk_client::{CreateOptions, DfsClient};
 
 use super::api::{
-    InputFormat, Job, JobConf, OutputFormat, OUTPUT_REPLICATION, SHUFFLE_FETCH_RETRIES,
-    SHUFFLE_MEMORY_MB, SHUFFLE_PARALLEL_COPIES, SORT_FACTOR, SORT_SPILL_PERCENT,
+    part_file_name, InputFormat, Job, JobConf, OutputFormat, OUTPUT_REPLICATION,
+    SHUFFLE_FETCH_RETRIES, SHUFFLE_MEMORY_MB, SHUFFLE_PARALLEL_COPIES, SORT_FACTOR,
+    SORT_SPILL_PERCENT,
 };
 use super::committer::Committer;
 use super::context::{Sink, SinkContext, TaskInfo};
@@ -466,9 +467,9 @@ async fn run_map(
     let writer = if num_reduces == 0 {
         let committer = Committer::new(client.clone(), &spec.output, spec.app_attempt);
         let path = format!(
-            "{}/part-m-{:05}",
+            "{}/{}",
             committer.attempt_path(&attempt_id),
-            spec.attempt.task
+            part_file_name(&conf, true, spec.attempt.task)
         );
         Some(spawn_output_writer(client.clone(), path, &conf)?)
     } else {
@@ -764,8 +765,9 @@ async fn shuffle_and_reduce(
     // Merge, group, reduce, write.
     let committer = Committer::new(client.clone(), &spec.output, spec.app_attempt);
     let path = format!(
-        "{}/part-r-{partition:05}",
-        committer.attempt_path(attempt_id)
+        "{}/{}",
+        committer.attempt_path(attempt_id),
+        part_file_name(conf, false, partition)
     );
     let (tx, writer) = spawn_output_writer(client, path, conf)?;
     let info = TaskInfo {

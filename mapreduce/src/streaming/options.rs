@@ -361,6 +361,8 @@ impl StreamingOptions {
 
     /// Writes the settings into `conf` (after the `-D`s already there).
     pub fn apply(&self, conf: &mut JobConf) -> Result<()> {
+        // Hadoop Streaming runs on the old API: `part-NNNNN`.
+        conf.set(crate::engine::api::OLD_API_PART_NAMES, "true");
         for (k, v) in &self.defines {
             conf.set(k.clone(), v);
         }

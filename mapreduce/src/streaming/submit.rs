@@ -1,8 +1,8 @@
 //! The client side of a streaming job, shared by `mapred streaming` and
 //! `hadoop jar hadoop-streaming.jar`: checks the command line and the
 //! paths, ships `-file`/`-files`/`-archives`, submits the built-in
-//! `streaming` job, follows it, and renames its output to Hadoop
-//! Streaming's `part-NNNNN`.
+//! `streaming` job and follows it. Its output files are Hadoop
+//! Streaming's `part-NNNNN` (the job sets `tusk.output.old.part.names`).
 //!
 //! Exit status as Hadoop Streaming's `StreamJob`: 0 success, 1 bad
 //! arguments or a failed job, 4 output directory exists, 5 the job could
@@ -100,7 +100,6 @@ async fn run_inner(
     if !ok {
         return Ok(EXIT_FAILED);
     }
-    rename_parts(session, &out_abs).await?;
     eprintln!("Output directory: {output}");
     Ok(EXIT_OK)
 }
@@ -164,48 +163,4 @@ async fn ship_files(session: &Session, opts: &StreamingOptions) -> Result<Vec<Sh
         });
     }
     Ok(out)
-}
-
-/// `part-r-00003` / `part-m-00003` → `part-00003`, as Hadoop Streaming
-/// (the old `mapred` API) names its output.
-pub fn streaming_part_name(name: &str) -> Option<String> {
-    let rest = name
-        .strip_prefix("part-r-")
-        .or_else(|| name.strip_prefix("part-m-"))?;
-    (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())).then(|| format!("part-{rest}"))
-}
-
-async fn rename_parts(session: &Session, out: &str) -> Result<(), Fail> {
-    let fail =
-        |e: &dyn std::fmt::Display| Fail(EXIT_FAILED, format!("{out}: renaming the output: {e}"));
-    for f in session.dfs.list(out).await.map_err(|e| fail(&e))? {
-        if let Some(new) = streaming_part_name(&f.name) {
-            session
-                .dfs
-                .rename(&f.path, &format!("{out}/{new}"), false)
-                .await
-                .map_err(|e| fail(&e))?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_names() {
-        assert_eq!(
-            streaming_part_name("part-r-00003").as_deref(),
-            Some("part-00003")
-        );
-        assert_eq!(
-            streaming_part_name("part-m-00000").as_deref(),
-            Some("part-00000")
-        );
-        assert_eq!(streaming_part_name("_SUCCESS"), None);
-        assert_eq!(streaming_part_name("part-r-"), None);
-        assert_eq!(streaming_part_name("part-00001"), None);
-    }
 }
