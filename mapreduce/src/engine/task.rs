@@ -86,20 +86,28 @@ impl AttemptId {
     pub fn task_id(&self) -> String {
         format!(
             "task_{}_{}_{:06}",
-            self.app_id,
+            self.job_part(),
             self.task_type.letter(),
             self.task
         )
     }
+
+    /// The id's application part as Hadoop writes it: `1795…_0001` of
+    /// `application_1795…_0001`.
+    fn job_part(&self) -> &str {
+        self.app_id
+            .strip_prefix("application_")
+            .unwrap_or(&self.app_id)
+    }
 }
 
 impl fmt::Display for AttemptId {
-    /// `attempt_<app>_m_000003_0`.
+    /// `attempt_<cluster ts>_<app seq>_m_000003_0`, as Hadoop's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "attempt_{}_{}_{:06}_{}",
-            self.app_id,
+            self.job_part(),
             self.task_type.letter(),
             self.task,
             self.attempt
@@ -845,6 +853,13 @@ mod tests {
             attempt: 1,
         };
         assert_eq!(a.to_string(), "attempt_1700000000000_0001_m_000003_1");
+        // A YARN application id loses its `application_` prefix.
+        let a = AttemptId {
+            app_id: "application_1700000000000_0001".into(),
+            ..a
+        };
+        assert_eq!(a.to_string(), "attempt_1700000000000_0001_m_000003_1");
+        assert_eq!(a.task_id(), "task_1700000000000_0001_m_000003");
         assert_eq!(a.task_id(), "task_1700000000000_0001_m_000003");
         assert!(super::super::shuffle::is_safe_id(&a.to_string()));
     }
