@@ -628,7 +628,10 @@ fn free_base_port() -> Result<u16> {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     for _ in 0..200 {
-        let base: u16 = rng.gen_range(20_000..55_000) / 100 * 100;
+        // Below Linux's ephemeral range (32768-60999): an outgoing
+        // connection's local port cannot take a daemon's port between this
+        // check and the daemon's bind.
+        let base: u16 = rng.gen_range(20_000..32_000) / 100 * 100;
         let free =
             (0..100u16).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok());
         if free {
