@@ -197,7 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Loganalysis { args } => {
             use tusk_mapreduce::engine::jobs::loganalysis::finish;
             let la = finish::ClientArgs::parse(&args)?;
-            let app_id = s.submit_builtin(builtin("loganalysis", args), &opts).await?;
+            let app_id = s
+                .submit_builtin(builtin("loganalysis", args), &opts)
+                .await?;
             if opts.detach {
                 println!("{app_id}");
                 return Ok(ExitCode::SUCCESS);
