@@ -362,6 +362,36 @@ impl TuskFs {
         }
     }
 
+    /// unlink (`dir` false) or rmdir. The kernel checked the type from its
+    /// own entry; our cache may know better (EISDIR / ENOTDIR). A
+    /// non-recursive delete refuses a non-empty directory (ENOTEMPTY).
+    fn remove(&self, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
+        let s = self.s.clone();
+        let path = match s
+            .child(parent, name)
+            .and_then(|p| s.check_writable().map(|_| p))
+        {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn(
+            async move {
+                match s.attrs.get(&path) {
+                    Some(st) if dir && st.is_file() => return Err(Errno::ENOTDIR),
+                    Some(st) if !dir && st.is_dir() => return Err(Errno::EISDIR),
+                    _ => {}
+                }
+                if !s.client.delete(&path, false).await.map_err(|e| errno(&e))? {
+                    return Err(Errno::ENOENT);
+                }
+                s.inodes.lock().detach(&path);
+                s.changed(&path);
+                Ok(())
+            },
+            Self::reply_empty(reply),
+        );
+    }
+
     fn reply_empty(reply: ReplyEmpty) -> impl FnOnce(Result<(), Errno>) + Send {
         move |r| match r {
             Ok(()) => reply.ok(),
@@ -613,56 +643,11 @@ impl Filesystem for TuskFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let s = self.s.clone();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(
-            async move {
-                // The kernel checked the type from its own entry (EISDIR).
-                if s.attrs.get(&path).is_some_and(|st| st.is_dir()) {
-                    return Err(Errno::EISDIR);
-                }
-                if !s.client.delete(&path, false).await.map_err(|e| errno(&e))? {
-                    return Err(Errno::ENOENT);
-                }
-                s.inodes.lock().detach(&path);
-                s.changed(&path);
-                Ok(())
-            },
-            Self::reply_empty(reply),
-        );
+        self.remove(parent, name, false, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let s = self.s.clone();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        self.spawn(
-            async move {
-                // The kernel checked the type (ENOTDIR); a non-recursive
-                // delete refuses a non-empty directory (ENOTEMPTY).
-                if s.attrs.get(&path).is_some_and(|st| st.is_file()) {
-                    return Err(Errno::ENOTDIR);
-                }
-                if !s.client.delete(&path, false).await.map_err(|e| errno(&e))? {
-                    return Err(Errno::ENOENT);
-                }
-                s.inodes.lock().detach(&path);
-                s.changed(&path);
-                Ok(())
-            },
-            Self::reply_empty(reply),
-        );
+        self.remove(parent, name, true, reply);
     }
 
     fn symlink(

@@ -660,3 +660,28 @@ impl std::io::Write for CaptureBuf {
         Ok(())
     }
 }
+
+/// Writes `data` to `path` (parents created).
+pub async fn put(client: &DfsClient, path: &str, data: &[u8]) -> Result<()> {
+    let mut w = client
+        .create(
+            path,
+            tusk_client::CreateOptions::default().with_create_parent(true),
+        )
+        .await?;
+    w.write_all(data).await?;
+    w.close().await?;
+    Ok(())
+}
+
+/// Names under `dir`, sorted.
+pub async fn names(client: &DfsClient, dir: &str) -> Result<Vec<String>> {
+    let mut v: Vec<String> = client
+        .list(dir)
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    v.sort();
+    Ok(v)
+}

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use tusk_client::{CreateOptions, DfsClient};
-use tusk_tests::{wait_for, LocalCluster};
+use tusk_client::DfsClient;
+use tusk_tests::{names, put, wait_for, LocalCluster};
 
 /// Small blocks so a few MB make several splits; quick failure detection.
 const CONFIG: &str = r#"
@@ -32,6 +32,20 @@ fn mapred(c: &LocalCluster, args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits until job `app` has ended (succeeded, failed or killed); its
+/// `mapred status`.
+async fn wait_job_end(c: &LocalCluster, app: &str, limit: Duration) -> Result<String> {
+    wait_for("the job to end", limit, || {
+        let s = text(&mapred(c, &["status", app]).stdout);
+        let done = s.contains("State: SUCCEEDED")
+            || s.contains("State: FAILED")
+            || s.contains("State: KILLED");
+        async move { done }
+    })
+    .await?;
+    Ok(text(&mapred_ok(c, &["status", app])?.stdout))
 }
 
 /// Runs `mapred ARGS`, failing with its stderr unless it exits 0.
@@ -78,27 +92,6 @@ fn reference_count(s: &str) -> BTreeMap<String, u64> {
         *m.entry(w.to_string()).or_insert(0) += 1;
     }
     m
-}
-
-async fn put(client: &DfsClient, path: &str, data: &[u8]) -> Result<()> {
-    let mut w = client
-        .create(path, CreateOptions::default().with_create_parent(true))
-        .await?;
-    w.write_all(data).await?;
-    w.close().await?;
-    Ok(())
-}
-
-/// Names under `dir`, sorted.
-async fn names(client: &DfsClient, dir: &str) -> Result<Vec<String>> {
-    let mut v: Vec<String> = client
-        .list(dir)
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    v.sort();
-    Ok(v)
 }
 
 /// word → count from every `part-r-*` file of `dir`.
@@ -359,16 +352,7 @@ async fn job_survives_a_node_manager_killed_mid_job() -> Result<()> {
     })
     .await?;
     c.kill9("nodemanager-2")?;
-    wait_for("the job to end", Duration::from_secs(50), || {
-        let out = mapred(&c, &["status", &app]);
-        let s = text(&out.stdout);
-        let done = s.contains("State: SUCCEEDED")
-            || s.contains("State: FAILED")
-            || s.contains("State: KILLED");
-        async move { done }
-    })
-    .await?;
-    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    let status = wait_job_end(&c, &app, Duration::from_secs(50)).await?;
     ensure!(status.contains("State: SUCCEEDED"), "{status}");
     ensure!(client.exists("/out/_SUCCESS").await?);
     assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
@@ -435,15 +419,7 @@ async fn job_survives_losing_its_application_master_node() -> Result<()> {
     if let Some(pid) = am_pid(&app) {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
-    wait_for("the job to end", Duration::from_secs(50), || {
-        let s = text(&mapred(&c, &["status", &app]).stdout);
-        let done = s.contains("State: SUCCEEDED")
-            || s.contains("State: FAILED")
-            || s.contains("State: KILLED");
-        async move { done }
-    })
-    .await?;
-    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    let status = wait_job_end(&c, &app, Duration::from_secs(50)).await?;
     ensure!(status.contains("State: SUCCEEDED"), "{status}");
     ensure!(
         status.contains("AM attempt: 2"),
@@ -479,15 +455,7 @@ async fn job_survives_a_datanode_killed_mid_job() -> Result<()> {
     })
     .await?;
     c.kill9("datanode-2")?;
-    wait_for("the job to end", Duration::from_secs(50), || {
-        let s = text(&mapred(&c, &["status", &app]).stdout);
-        let done = s.contains("State: SUCCEEDED")
-            || s.contains("State: FAILED")
-            || s.contains("State: KILLED");
-        async move { done }
-    })
-    .await?;
-    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    let status = wait_job_end(&c, &app, Duration::from_secs(50)).await?;
     ensure!(status.contains("State: SUCCEEDED"), "{status}");
     assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
     Ok(())
@@ -643,15 +611,7 @@ async fn reducers_holding_the_cluster_are_preempted_for_starved_maps() -> Result
         ],
     )?;
     let app = text(&out.stdout).trim().to_string();
-    wait_for("the job to end", Duration::from_secs(120), || {
-        let s = text(&mapred(&c, &["status", &app]).stdout);
-        let done = s.contains("State: SUCCEEDED")
-            || s.contains("State: FAILED")
-            || s.contains("State: KILLED");
-        async move { done }
-    })
-    .await?;
-    let status = text(&mapred_ok(&c, &["status", &app])?.stdout);
+    let status = wait_job_end(&c, &app, Duration::from_secs(120)).await?;
     ensure!(status.contains("State: SUCCEEDED"), "{status}");
     assert_eq!(read_counts(&client, "/out").await?, reference_count(&input));
     let logs = text(&mapred_ok(&c, &["logs", &app])?.stdout);

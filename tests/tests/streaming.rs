@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use tusk_client::{CreateOptions, DfsClient};
-use tusk_tests::LocalCluster;
+use tusk_tests::{names, put, LocalCluster};
 
 /// Small blocks so a few MB make several map tasks.
 const CONFIG: &str = r#"
@@ -57,27 +57,6 @@ fn run_ok(c: &LocalCluster, bin: &str, args: &[&str]) -> Result<Output> {
         text(&out.stderr)
     );
     Ok(out)
-}
-
-async fn put(client: &DfsClient, path: &str, data: &[u8]) -> Result<()> {
-    let mut w = client
-        .create(path, CreateOptions::default().with_create_parent(true))
-        .await?;
-    w.write_all(data).await?;
-    w.close().await?;
-    Ok(())
-}
-
-/// Names under `dir`, sorted.
-async fn names(client: &DfsClient, dir: &str) -> Result<Vec<String>> {
-    let mut v: Vec<String> = client
-        .list(dir)
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    v.sort();
-    Ok(v)
 }
 
 /// Every `part-*` file of `dir`, concatenated in name order.

@@ -121,7 +121,7 @@ pub trait RecordReader: Send {
 }
 
 /// Appends `n` in decimal without allocating.
-fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -184,7 +184,7 @@ impl<R: BufRead + Send> RecordReader for LineReader<R> {
             return Ok(false);
         }
         key.clear();
-        write_decimal(key, self.pos);
+        push_decimal(key, self.pos);
         self.pos += n as u64;
         if value.last() == Some(&b'\n') {
             value.pop();

@@ -16,6 +16,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use crate::engine::api::{Context, Job, JobConf, Mapper, Reducer, Values};
 use crate::engine::error::{EngineError, Result};
+use crate::engine::input::push_decimal;
 
 /// Memory (MiB, roughly) the in-mapper counts may hold before they are
 /// emitted.
@@ -113,21 +114,6 @@ impl Hasher for WordHasher {
 
 /// A hash map keyed by byte strings with [`WordHasher`].
 pub type WordMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<WordHasher>>;
-
-/// Appends `n` in decimal.
-pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
 
 /// Parses a decimal count (ASCII digits only, no sign, no overflow).
 fn parse_decimal(v: &[u8]) -> Option<u64> {
