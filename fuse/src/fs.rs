@@ -206,6 +206,14 @@ impl Shared {
         self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// `parent/name` for a change to the namespace (EROFS on a read-only
+    /// mount).
+    fn writable_child(&self, parent: INodeNo, name: &OsStr) -> Result<String, Errno> {
+        let path = self.child(parent, name)?;
+        self.check_writable()?;
+        Ok(path)
+    }
+
     fn check_writable(&self) -> Result<(), Errno> {
         if self.cfg.read_only {
             Err(Errno::EROFS)
@@ -367,10 +375,7 @@ impl TuskFs {
     /// non-recursive delete refuses a non-empty directory (ENOTEMPTY).
     fn remove(&self, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
         let s = self.s.clone();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
+        let path = match s.writable_child(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
@@ -578,10 +583,7 @@ impl Filesystem for TuskFs {
         reply: ReplyEntry,
     ) {
         let s = self.s.clone();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
+        let path = match s.writable_child(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
@@ -613,10 +615,7 @@ impl Filesystem for TuskFs {
         reply: ReplyEntry,
     ) {
         let s = self.s.clone();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
+        let path = match s.writable_child(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
@@ -1001,10 +1000,7 @@ impl Filesystem for TuskFs {
         let s = self.s.clone();
         let rt = self.rt.clone();
         let ttl = self.ttl();
-        let path = match s
-            .child(parent, name)
-            .and_then(|p| s.check_writable().map(|_| p))
-        {
+        let path = match s.writable_child(parent, name) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };

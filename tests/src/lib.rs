@@ -582,6 +582,32 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Runs a compute-side binary (`mapred`, `hadoop`) against this
+    /// cluster (namenode and resource manager from the environment).
+    pub fn tool(&self, bin: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(self.bin_dir.join(bin))
+            .args(args)
+            .env("TUSK_NAMENODE", self.nn_addr())
+            .env("TUSK_RM", self.rm_addr())
+            .env_remove("TUSK_MR_ROLE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {bin}: {e}"))
+    }
+
+    /// [`LocalCluster::tool`], failing with its stderr unless it exits 0.
+    pub fn tool_ok(&self, bin: &str, args: &[&str]) -> Result<std::process::Output> {
+        let out = self.tool(bin, args);
+        if !out.status.success() {
+            bail!(
+                "{bin} {args:?} failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out)
+    }
+
     /// Runs the real `dfs` binary against this cluster.
     pub fn dfs(&self, args: &[&str]) -> std::process::Output {
         self.dfs_stdin(args, None)

@@ -45,24 +45,11 @@ fn text(b: &[u8]) -> String {
 }
 
 fn mapred(c: &LocalCluster, args: &[&str]) -> Output {
-    Command::new(c.bin_dir.join("mapred"))
-        .args(args)
-        .env("TUSK_NAMENODE", c.nn_addr())
-        .env("TUSK_RM", c.rm_addr())
-        .env_remove("TUSK_MR_ROLE")
-        .output()
-        .expect("run mapred")
+    c.tool("mapred", args)
 }
 
 fn mapred_ok(c: &LocalCluster, args: &[&str]) -> Result<Output> {
-    let out = mapred(c, args);
-    ensure!(
-        out.status.success(),
-        "mapred {args:?} failed ({}):\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    Ok(out)
+    c.tool_ok("mapred", args)
 }
 
 async fn put_file(client: &DfsClient, local: &Path, dfs: &str) -> Result<()> {

@@ -21,13 +21,7 @@ dead_after = "5s"
 "#;
 
 fn mapred(c: &LocalCluster, args: &[&str]) -> Output {
-    Command::new(c.bin_dir.join("mapred"))
-        .args(args)
-        .env("TUSK_NAMENODE", c.nn_addr())
-        .env("TUSK_RM", c.rm_addr())
-        .env_remove("TUSK_MR_ROLE")
-        .output()
-        .expect("run mapred")
+    c.tool("mapred", args)
 }
 
 fn text(b: &[u8]) -> String {
@@ -50,14 +44,7 @@ async fn wait_job_end(c: &LocalCluster, app: &str, limit: Duration) -> Result<St
 
 /// Runs `mapred ARGS`, failing with its stderr unless it exits 0.
 fn mapred_ok(c: &LocalCluster, args: &[&str]) -> Result<Output> {
-    let out = mapred(c, args);
-    ensure!(
-        out.status.success(),
-        "mapred {args:?} failed ({}):\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    Ok(out)
+    c.tool_ok("mapred", args)
 }
 
 /// Deterministic text: `lines` lines of words from a skewed vocabulary.

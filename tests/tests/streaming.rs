@@ -9,7 +9,7 @@
 //! Hadoop's flags and URIs, `hadoop jar` and its exit codes.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
 use tusk_client::{CreateOptions, DfsClient};
@@ -38,25 +38,11 @@ fn text(b: &[u8]) -> String {
 
 /// Runs `bin ARGS` (`mapred` or `hadoop`) against the cluster.
 fn run(c: &LocalCluster, bin: &str, args: &[&str]) -> Output {
-    Command::new(c.bin_dir.join(bin))
-        .args(args)
-        .env("TUSK_NAMENODE", c.nn_addr())
-        .env("TUSK_RM", c.rm_addr())
-        .env_remove("TUSK_MR_ROLE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
+    c.tool(bin, args)
 }
 
 fn run_ok(c: &LocalCluster, bin: &str, args: &[&str]) -> Result<Output> {
-    let out = run(c, bin, args);
-    ensure!(
-        out.status.success(),
-        "{bin} {args:?} failed ({}):\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    Ok(out)
+    c.tool_ok(bin, args)
 }
 
 /// Every `part-*` file of `dir`, concatenated in name order.

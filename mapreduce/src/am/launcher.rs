@@ -624,27 +624,21 @@ impl Inner {
             };
             match started {
                 Ok(()) => break (container, report_rx, watch_rx),
-                Err(e) if !matches!(e, YarnError::Unavailable(_)) => {
-                    self.tasks.remove(&cid);
-                    let _ = self.cmds.send(Cmd::Release(cid.clone()));
-                    return self.failed(
-                        &req,
-                        &container.host,
-                        &container.rack,
-                        format!(
-                            "cannot start container {cid} on node {}: {e}",
-                            container.node_id
-                        ),
-                    );
-                }
                 Err(e) => {
-                    tracing::warn!(container = %cid, node = %container.node_id, "cannot start container: {e}");
+                    // An unreachable node manager is the node's fault: skip
+                    // the node for a while and ask again, until give_up.
+                    let unreachable = matches!(e, YarnError::Unavailable(_));
+                    if unreachable {
+                        tracing::warn!(container = %cid, node = %container.node_id, "cannot start container: {e}");
+                    }
                     self.tasks.remove(&cid);
                     let _ = self.cmds.send(Cmd::Release(cid.clone()));
-                    self.bad_nodes
-                        .lock()
-                        .insert(container.node_id.clone(), Instant::now());
-                    if Instant::now() > give_up {
+                    if unreachable {
+                        self.bad_nodes
+                            .lock()
+                            .insert(container.node_id.clone(), Instant::now());
+                    }
+                    if !unreachable || Instant::now() > give_up {
                         return self.failed(
                             &req,
                             &container.host,
