@@ -33,6 +33,19 @@ pub fn container_role() -> Option<Role> {
     }
 }
 
+/// For the installed binaries holding the built-in jobs (`mapred`,
+/// `hadoop`): in a container (`__am` / `__task` as first argument, or
+/// `$TUSK_MR_ROLE`), runs that role and returns its exit status; `None`
+/// when started by a user.
+pub fn builtin_container_main() -> Option<ExitCode> {
+    let role = match std::env::args().nth(1).as_deref() {
+        Some("__am") => Some(Role::AppMaster),
+        Some("__task") => Some(Role::Task),
+        _ => container_role(),
+    }?;
+    Some(run_container(role, JobRegistry::builtin()))
+}
+
 /// See the module docs.
 pub fn job_main(registry: JobRegistry) -> ExitCode {
     match container_role() {

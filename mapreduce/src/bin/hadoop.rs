@@ -14,10 +14,9 @@
 use std::process::ExitCode;
 
 use tusk_client::{ClientConfig, DfsClient};
-use tusk_mapreduce::am::container::{container_role, run_container, Role};
+use tusk_mapreduce::am::container::builtin_container_main;
 use tusk_mapreduce::am::submit::Session;
 use tusk_mapreduce::engine::api::JobConf;
-use tusk_mapreduce::engine::jobs::JobRegistry;
 use tusk_mapreduce::streaming::options::{fs_uri_authority, is_dfs_uri, strip_fs_uri};
 use tusk_mapreduce::yarn::client::{rm_address, RmClient};
 
@@ -37,14 +36,9 @@ Paths may be plain DFS paths or hdfs://HOST:PORT/path and webhdfs://HOST:PORT/pa
 ";
 
 fn main() -> ExitCode {
-    let first = std::env::args().nth(1);
-    let role = match first.as_deref() {
-        Some("__am") => Some(Role::AppMaster),
-        Some("__task") => Some(Role::Task),
-        _ => container_role(),
-    };
-    if let Some(role) = role {
-        return run_container(role, JobRegistry::builtin());
+    // In a container: be what the application master asked for.
+    if let Some(code) = builtin_container_main() {
+        return code;
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     // Options of the hadoop script itself that mean nothing here.

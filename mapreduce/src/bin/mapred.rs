@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tusk_client::{ClientConfig, DfsClient};
-use tusk_mapreduce::am::container::{container_role, run_container, Role};
+use tusk_mapreduce::am::container::builtin_container_main;
 use tusk_mapreduce::am::submit::{Session, SubmitOptions};
 use tusk_mapreduce::engine::api::JobConf;
 use tusk_mapreduce::engine::jobs::JobRegistry;
@@ -123,14 +123,8 @@ enum Cmd {
 
 fn main() -> ExitCode {
     // In a container: be what the application master asked for.
-    let first = std::env::args().nth(1);
-    let role = match first.as_deref() {
-        Some("__am") => Some(Role::AppMaster),
-        Some("__task") => Some(Role::Task),
-        _ => container_role(),
-    };
-    if let Some(role) = role {
-        return run_container(role, JobRegistry::builtin());
+    if let Some(code) = builtin_container_main() {
+        return code;
     }
     let cli = Cli::parse();
     tusk_common::logging::init("warn");
