@@ -8,6 +8,8 @@
 //!   (which normalizes) and the namenode (which refuses anything else).
 //! - [`sys`]: the login user name, `*.addr` files.
 //! - [`logging`]: the tracing subscriber that binaries install.
+//! - [`webhdfs`]: query parameters and `RemoteException` errors shared by the
+//!   namenode's and the datanodes' WebHDFS endpoints.
 
 pub mod config;
 pub mod logging;
@@ -16,5 +18,6 @@ pub mod net;
 pub mod path;
 pub mod sys;
 pub mod units;
+pub mod webhdfs;
 
 pub use config::TuskConfig;

@@ -1,5 +1,5 @@
-//! The HTTP server: `/metrics` (Prometheus text) and `/health`.
-//! (WebHDFS data endpoints come later.)
+//! The HTTP server: `/metrics` (Prometheus text) and `/health` here, the
+//! WebHDFS data endpoints from [`crate::webhdfs`].
 
 use crate::node::Node;
 use axum::extract::State;
@@ -20,7 +20,11 @@ pub(crate) fn router(node: Arc<Node>, registered: watch::Receiver<bool>) -> Rout
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
-        .with_state(HttpState { node, registered })
+        .with_state(HttpState {
+            node: node.clone(),
+            registered,
+        })
+        .merge(crate::webhdfs::router(node))
 }
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {

@@ -32,6 +32,7 @@ mod server;
 pub mod store;
 mod transfer;
 mod volumes;
+mod webhdfs;
 
 pub use error::DatanodeError;
 pub use store::disk::{find_replica, ReplicaFiles};

@@ -55,6 +55,8 @@ pub mod rpc;
 pub mod store;
 pub mod sync;
 pub mod types;
+pub mod ui;
+pub mod webhdfs;
 
 use anyhow::Context;
 use std::net::SocketAddr;

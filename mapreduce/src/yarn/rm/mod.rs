@@ -18,6 +18,7 @@ mod http;
 mod rpc;
 pub(crate) mod state;
 pub(crate) mod store;
+mod ui;
 
 use crate::yarn::advertised;
 use crate::yarn::client::NmClient;
