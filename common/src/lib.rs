@@ -8,6 +8,8 @@
 //!   (which normalizes) and the namenode (which refuses anything else).
 //! - [`sys`]: the login user name, `*.addr` files.
 //! - [`logging`]: the tracing subscriber that binaries install.
+//! - [`metrics`], [`rpc_metrics`]: Prometheus text for `/metrics`; per-method
+//!   RPC counts and latency histograms for every tonic server.
 //! - [`webhdfs`]: query parameters and `RemoteException` errors shared by the
 //!   namenode's and the datanodes' WebHDFS endpoints.
 
@@ -16,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod path;
+pub mod rpc_metrics;
 pub mod sys;
 pub mod units;
 pub mod webhdfs;

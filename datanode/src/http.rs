@@ -2,7 +2,7 @@
 //! WebHDFS data endpoints from [`crate::webhdfs`].
 
 use crate::node::Node;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -27,7 +27,8 @@ pub(crate) fn router(node: Arc<Node>, registered: watch::Receiver<bool>) -> Rout
         .merge(crate::webhdfs::router(node))
 }
 
-async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+/// Prometheus text, or JSON with `?format=json`.
+async fn metrics(State(s): State<HttpState>, RawQuery(query): RawQuery) -> impl IntoResponse {
     let node = s.node.clone();
     // statvfs and the replica count touch the store: off the tokio workers.
     let body = tokio::task::spawn_blocking(move || {
@@ -37,13 +38,8 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     })
     .await
     .unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    let (content_type, body) = tusk_common::metrics::respond(body, query.as_deref());
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 async fn health(State(s): State<HttpState>) -> impl IntoResponse {

@@ -252,7 +252,10 @@ impl Heartbeat {
             xceivers: self.node.xceivers(),
         };
         let resp = match timeout(RPC_TIMEOUT, self.client.heartbeat(req)).await {
-            Ok(Ok(r)) => r.into_inner(),
+            Ok(Ok(r)) => {
+                crate::metrics::Metrics::add(&self.node.metrics.heartbeats, 1);
+                r.into_inner()
+            }
             Ok(Err(s))
                 if matches!(
                     s.code(),
@@ -288,7 +291,10 @@ impl Heartbeat {
                 .collect(),
         };
         let resp = match timeout(BLOCK_REPORT_TIMEOUT, self.client.block_report(req)).await {
-            Ok(Ok(r)) => r.into_inner(),
+            Ok(Ok(r)) => {
+                crate::metrics::Metrics::add(&self.node.metrics.block_reports, 1);
+                r.into_inner()
+            }
             Ok(Err(s)) => return Err(s.message().to_string()),
             Err(_) => return Err("block report timed out".into()),
         };

@@ -1,9 +1,10 @@
 //! Counters the datanode exports on `/metrics` (Prometheus text format).
 
 use crate::store::VolumeReport;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tusk_common::metrics::{write_header, write_metric};
+use std::sync::Arc;
+use tusk_common::metrics::{write_header, write_metric, write_sample};
+use tusk_common::rpc_metrics::RpcMetrics;
 
 /// Monotonic counters, bumped where the work happens.
 #[derive(Default)]
@@ -23,6 +24,12 @@ pub struct Metrics {
     pub scan_corrupt: AtomicU64,
     /// Volumes taken out of service since start.
     pub volume_failures: AtomicU64,
+    /// Heartbeats the namenode answered.
+    pub heartbeats: AtomicU64,
+    /// Full block reports the namenode accepted.
+    pub block_reports: AtomicU64,
+    /// Calls to the DataTransfer service (see `server::serve_data`).
+    pub rpc: Arc<RpcMetrics>,
 }
 
 impl Metrics {
@@ -94,6 +101,16 @@ impl Metrics {
                 "Volumes taken out of service",
                 &self.volume_failures,
             ),
+            (
+                "tusk_datanode_heartbeats_total",
+                "Heartbeats sent to the namenode and answered",
+                &self.heartbeats,
+            ),
+            (
+                "tusk_datanode_block_reports_total",
+                "Full block reports sent to the namenode and accepted",
+                &self.block_reports,
+            ),
         ];
         for (name, help, c) in counters {
             write_metric(&mut out, name, "counter", help, c.load(Ordering::Relaxed));
@@ -135,10 +152,10 @@ impl Metrics {
                     "tusk_datanode_volume_failed" => v.failed as u64,
                     _ => v.remaining,
                 };
-                let dir = v.dir.replace('\\', "\\\\").replace('"', "\\\"");
-                let _ = writeln!(out, "{name}{{dir=\"{dir}\"}} {val}");
+                write_sample(&mut out, name, &[("dir", &v.dir)], val);
             }
         }
+        self.rpc.render(&mut out, "tusk_datanode");
         out
     }
 }

@@ -18,6 +18,7 @@ pub(crate) async fn serve_data(
     stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
+    let rpc = node.metrics.rpc.clone();
     let svc = DataTransferServer::new(DataTransferService { node })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -26,6 +27,6 @@ pub(crate) async fn serve_data(
         .initial_connection_window_size(CONNECTION_WINDOW)
         // Whole 64 KiB packets in one HTTP/2 frame instead of four.
         .max_frame_size(MAX_FRAME)
-        .add_service(svc);
+        .add_service(rpc.wrap(svc));
     tusk_common::net::serve_grpc(router, listener, stop, grace, "data transfer").await;
 }

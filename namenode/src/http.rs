@@ -1,15 +1,19 @@
 //! The namenode's HTTP server: `/metrics` (Prometheus text) and `/health`
 //! here, the web UI from [`crate::ui`], WebHDFS from [`crate::webhdfs`].
 
+use crate::metrics::Gauges;
 use crate::rpc::NamenodeState;
-use axum::extract::State;
+use crate::types::AdminState;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tusk_common::metrics::respond;
 
 pub fn router(state: Arc<NamenodeState>) -> Router {
     Router::new()
@@ -26,7 +30,11 @@ pub async fn serve(
     state: Arc<NamenodeState>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address lets WebHDFS redirect to the datanode nearest the caller.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })
@@ -37,10 +45,26 @@ async fn health() -> &'static str {
     "OK\n"
 }
 
-async fn metrics(State(s): State<Arc<NamenodeState>>) -> impl IntoResponse {
-    let stats = s.read(|f| f.fs_stats());
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&stats, &s.commit) + &s.commit.render_metrics(),
-    )
+/// Prometheus text, or JSON with `?format=json`.
+async fn metrics(
+    State(s): State<Arc<NamenodeState>>,
+    RawQuery(query): RawQuery,
+) -> impl IntoResponse {
+    let gauges = s.read(|f| {
+        let mut g = Gauges {
+            fs: f.fs_stats(),
+            ..Gauges::default()
+        };
+        for d in f.datanode_report(Instant::now()) {
+            match d.admin_state {
+                AdminState::Decommissioning => g.decommissioning_datanodes += 1,
+                AdminState::Decommissioned => g.decommissioned_datanodes += 1,
+                AdminState::InService => {}
+            }
+        }
+        g
+    });
+    let text = s.metrics.render(&gauges, &s.commit) + &s.commit.render_metrics();
+    let (content_type, body) = respond(text, query.as_deref());
+    ([(header::CONTENT_TYPE, content_type)], body)
 }

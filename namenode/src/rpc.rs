@@ -31,7 +31,7 @@ pub struct NamenodeState {
     pub fsn: RwLock<FsNamesystem>,
     /// Durability of applied mutations.
     pub commit: Arc<GroupCommit>,
-    /// Per-method RPC counts for `/metrics`.
+    /// RPC table and counters for `/metrics`.
     pub metrics: Metrics,
     /// user → (groups, when looked up): `/etc/group` is not read per call.
     groups: Mutex<HashMap<String, (Vec<String>, Instant)>>,
@@ -42,6 +42,9 @@ pub struct NamenodeState {
     pub heartbeat_interval: Duration,
     pub block_report_interval: Duration,
     pub started: Instant,
+    /// The bound RPC address, set when the RPC server starts (WebHDFS
+    /// redirects name it as `namenoderpcaddress`).
+    rpc_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl NamenodeState {
@@ -63,7 +66,13 @@ impl NamenodeState {
             heartbeat_interval,
             block_report_interval,
             started: Instant::now(),
+            rpc_addr: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The bound RPC address, once the RPC server runs.
+    pub fn rpc_addr(&self) -> Option<std::net::SocketAddr> {
+        self.rpc_addr.get().copied()
     }
 
     fn groups_of(&self, user: &str) -> Vec<String> {
@@ -89,8 +98,14 @@ impl NamenodeState {
             .filter(|s| !s.is_empty())
             .unwrap_or("nobody")
             .to_string();
-        let groups = self.groups_of(&user);
-        Caller::new(&user, groups, &self.superuser, &self.supergroup)
+        self.caller_for_user(&user)
+    }
+
+    /// The caller for a user named by other means (WebHDFS `user.name`),
+    /// with groups from the same cached lookup as RPC callers.
+    pub fn caller_for_user(&self, user: &str) -> Caller {
+        let groups = self.groups_of(user);
+        Caller::new(user, groups, &self.superuser, &self.supergroup)
     }
 
     /// Runs a mutation under the write lock, then (on success) waits,
@@ -144,7 +159,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetFileInfoRequest>,
     ) -> R<pb::GetFileInfoResponse> {
         let s = &self.0;
-        s.metrics.count("get_file_info");
         let caller = s.caller(&req);
         let st = s.read(|f| f.get_file_info(&caller, &req.get_ref().path))?;
         Ok(Response::new(pb::GetFileInfoResponse {
@@ -154,7 +168,6 @@ impl ClientProtocol for ClientService {
 
     async fn mkdirs(&self, req: Request<pb::MkdirsRequest>) -> R<pb::MkdirsResponse> {
         let s = &self.0;
-        s.metrics.count("mkdirs");
         let caller = s.caller(&req);
         let r = req.get_ref();
         s.mutate(|f| f.mkdirs(&caller, &r.path, r.permission, r.create_parent))
@@ -164,7 +177,6 @@ impl ClientProtocol for ClientService {
 
     async fn get_listing(&self, req: Request<pb::GetListingRequest>) -> R<pb::GetListingResponse> {
         let s = &self.0;
-        s.metrics.count("get_listing");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let l = s.read(|f| f.get_listing(&caller, &r.path, &r.start_after, r.limit))?;
@@ -177,7 +189,6 @@ impl ClientProtocol for ClientService {
 
     async fn create(&self, req: Request<pb::CreateRequest>) -> R<pb::CreateResponse> {
         let s = &self.0;
-        s.metrics.count("create");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let args = CreateArgs {
@@ -199,7 +210,6 @@ impl ClientProtocol for ClientService {
 
     async fn append(&self, req: Request<pb::AppendRequest>) -> R<pb::AppendResponse> {
         let s = &self.0;
-        s.metrics.count("append");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let st = s
@@ -212,7 +222,6 @@ impl ClientProtocol for ClientService {
 
     async fn add_block(&self, req: Request<pb::AddBlockRequest>) -> R<pb::AddBlockResponse> {
         let s = &self.0;
-        s.metrics.count("add_block");
         let writer = peer_host(&req, &req.get_ref().client_host);
         let r = req.get_ref();
         let args = AddBlockArgs {
@@ -234,7 +243,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::AbandonBlockRequest>,
     ) -> R<pb::AbandonBlockResponse> {
         let s = &self.0;
-        s.metrics.count("abandon_block");
         let r = req.get_ref();
         let b = required_block(&r.block, "abandonBlock")?;
         s.mutate(|f| f.abandon_block(&r.path, &r.client_name, r.file_id, b))
@@ -247,7 +255,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::UpdatePipelineRequest>,
     ) -> R<pb::UpdatePipelineResponse> {
         let s = &self.0;
-        s.metrics.count("update_pipeline");
         let r = req.get_ref();
         let b = required_block(&r.block, "updatePipeline")?;
         let located = s
@@ -263,7 +270,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::RecoverLeaseRequest>,
     ) -> R<pb::RecoverLeaseResponse> {
         let s = &self.0;
-        s.metrics.count("recover_lease");
         let r = req.get_ref();
         let (closed, rec) = s
             .mutate(|f| f.recover_lease(&r.path, &r.client_name, Instant::now()))
@@ -276,7 +282,6 @@ impl ClientProtocol for ClientService {
 
     async fn complete(&self, req: Request<pb::CompleteRequest>) -> R<pb::CompleteResponse> {
         let s = &self.0;
-        s.metrics.count("complete");
         let r = req.get_ref();
         let last = r.last.as_ref().map(block_from);
         let completed = s
@@ -290,7 +295,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetBlockLocationsRequest>,
     ) -> R<pb::GetBlockLocationsResponse> {
         let s = &self.0;
-        s.metrics.count("get_block_locations");
         let caller = s.caller(&req);
         let reader = peer_host(&req, &req.get_ref().client_host);
         let r = req.get_ref();
@@ -305,7 +309,6 @@ impl ClientProtocol for ClientService {
 
     async fn rename(&self, req: Request<pb::RenameRequest>) -> R<pb::RenameResponse> {
         let s = &self.0;
-        s.metrics.count("rename");
         let caller = s.caller(&req);
         let r = req.get_ref();
         s.mutate(|f| f.rename(&caller, &r.src, &r.dst, r.overwrite))
@@ -315,7 +318,6 @@ impl ClientProtocol for ClientService {
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::DeleteResponse> {
         let s = &self.0;
-        s.metrics.count("delete");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let deleted = s
@@ -329,7 +331,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetPermissionRequest>,
     ) -> R<pb::SetPermissionResponse> {
         let s = &self.0;
-        s.metrics.count("set_permission");
         let caller = s.caller(&req);
         let r = req.get_ref();
         s.mutate(|f| f.set_permission(&caller, &r.path, r.permission))
@@ -339,7 +340,6 @@ impl ClientProtocol for ClientService {
 
     async fn set_owner(&self, req: Request<pb::SetOwnerRequest>) -> R<pb::SetOwnerResponse> {
         let s = &self.0;
-        s.metrics.count("set_owner");
         let caller = s.caller(&req);
         let r = req.get_ref();
         s.mutate(|f| f.set_owner(&caller, &r.path, &r.owner, &r.group))
@@ -352,7 +352,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetReplicationRequest>,
     ) -> R<pb::SetReplicationResponse> {
         let s = &self.0;
-        s.metrics.count("set_replication");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let is_file = s
@@ -363,7 +362,6 @@ impl ClientProtocol for ClientService {
 
     async fn set_times(&self, req: Request<pb::SetTimesRequest>) -> R<pb::SetTimesResponse> {
         let s = &self.0;
-        s.metrics.count("set_times");
         let caller = s.caller(&req);
         let r = req.get_ref();
         s.mutate(|f| f.set_times(&caller, &r.path, r.mtime_ms, r.atime_ms))
@@ -376,7 +374,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetContentSummaryRequest>,
     ) -> R<pb::GetContentSummaryResponse> {
         let s = &self.0;
-        s.metrics.count("get_content_summary");
         let caller = s.caller(&req);
         let c = s.read(|f| f.content_summary(&caller, &req.get_ref().path))?;
         Ok(Response::new(pb::GetContentSummaryResponse {
@@ -394,7 +391,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetFileChecksumRequest>,
     ) -> R<pb::GetFileChecksumResponse> {
         let s = &self.0;
-        s.metrics.count("get_file_checksum");
         let caller = s.caller(&req);
         let (sha, length) = s.read(|f| f.file_checksum(&caller, &req.get_ref().path))?;
         Ok(Response::new(pb::GetFileChecksumResponse {
@@ -405,7 +401,6 @@ impl ClientProtocol for ClientService {
 
     async fn renew_lease(&self, req: Request<pb::RenewLeaseRequest>) -> R<pb::RenewLeaseResponse> {
         let s = &self.0;
-        s.metrics.count("renew_lease");
         s.fsn
             .write()
             .renew_lease(&req.get_ref().client_name, Instant::now());
@@ -417,7 +412,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::ReportBadBlocksRequest>,
     ) -> R<pb::ReportBadBlocksResponse> {
         let s = &self.0;
-        s.metrics.count("report_bad_blocks");
         let r = req.get_ref();
         let bad: Vec<_> = r
             .blocks
@@ -434,7 +428,6 @@ impl ClientProtocol for ClientService {
         _req: Request<pb::GetFsStatsRequest>,
     ) -> R<pb::GetFsStatsResponse> {
         let s = &self.0;
-        s.metrics.count("get_fs_stats");
         Ok(Response::new(stats_to(&s.read(|f| f.fs_stats()))))
     }
 
@@ -443,7 +436,6 @@ impl ClientProtocol for ClientService {
         _req: Request<pb::GetServerDefaultsRequest>,
     ) -> R<pb::GetServerDefaultsResponse> {
         let s = &self.0;
-        s.metrics.count("get_server_defaults");
         let c = s.read(|f| f.config().clone());
         Ok(Response::new(pb::GetServerDefaultsResponse {
             block_size: c.default_block_size,
@@ -460,7 +452,6 @@ impl ClientProtocol for ClientService {
         _req: Request<pb::DatanodeReportRequest>,
     ) -> R<pb::DatanodeReportResponse> {
         let s = &self.0;
-        s.metrics.count("datanode_report");
         let r = s.read(|f| f.datanode_report(Instant::now()));
         Ok(Response::new(pb::DatanodeReportResponse {
             datanodes: r.iter().map(report_to).collect(),
@@ -472,7 +463,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetSafeModeRequest>,
     ) -> R<pb::SetSafeModeResponse> {
         let s = &self.0;
-        s.metrics.count("set_safe_mode");
         let caller = s.caller(&req);
         let action = safe_mode_action_from(req.get_ref().action());
         let safe_mode = s.fsn.write().set_safe_mode(&caller, action)?;
@@ -484,7 +474,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::DecommissionRequest>,
     ) -> R<pb::DecommissionResponse> {
         let s = &self.0;
-        s.metrics.count("decommission");
         let caller = s.caller(&req);
         let nodes = s.fsn.write().decommission(&caller, &req.get_ref().node)?;
         Ok(Response::new(pb::DecommissionResponse {
@@ -497,7 +486,6 @@ impl ClientProtocol for ClientService {
         req: Request<pb::RecommissionRequest>,
     ) -> R<pb::RecommissionResponse> {
         let s = &self.0;
-        s.metrics.count("recommission");
         let caller = s.caller(&req);
         let nodes = s.fsn.write().recommission(&caller, &req.get_ref().node)?;
         Ok(Response::new(pb::RecommissionResponse {
@@ -507,7 +495,6 @@ impl ClientProtocol for ClientService {
 
     async fn fsck(&self, req: Request<pb::FsckRequest>) -> R<pb::FsckResponse> {
         let s = &self.0;
-        s.metrics.count("fsck");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let report = s.read(|f| f.fsck(&caller, &r.path, r.all_files))?;
@@ -516,7 +503,6 @@ impl ClientProtocol for ClientService {
 
     async fn balancer(&self, req: Request<pb::BalancerRequest>) -> R<pb::BalancerResponse> {
         let s = &self.0;
-        s.metrics.count("balancer");
         let caller = s.caller(&req);
         let r = req.get_ref();
         let action = balancer_action_from(r.action());
@@ -534,7 +520,6 @@ impl ClientProtocol for ClientService {
 impl DatanodeProtocol for DatanodeService {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> R<pb::RegisterResponse> {
         let s = &self.0;
-        s.metrics.count("register");
         let r = req.get_ref();
         let info = r
             .info
@@ -558,7 +543,7 @@ impl DatanodeProtocol for DatanodeService {
 
     async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> R<pb::HeartbeatResponse> {
         let s = &self.0;
-        s.metrics.count("heartbeat");
+        Metrics::inc(&s.metrics.heartbeats);
         let r = req.get_ref();
         let cmds = s.fsn.write().heartbeat(
             &r.uuid,
@@ -576,7 +561,7 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::BlockReportRequest>,
     ) -> R<pb::BlockReportResponse> {
         let s = &self.0;
-        s.metrics.count("block_report");
+        Metrics::inc(&s.metrics.block_reports);
         let r = req.get_ref();
         let blocks: Vec<_> = r.finalized.iter().map(block_from).collect();
         let rbw: Vec<_> = r.being_written.iter().map(block_from).collect();
@@ -594,7 +579,7 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::BlockReceivedAndDeletedRequest>,
     ) -> R<pb::BlockReceivedAndDeletedResponse> {
         let s = &self.0;
-        s.metrics.count("block_received_and_deleted");
+        Metrics::inc(&s.metrics.incremental_block_reports);
         let r = req.get_ref();
         let received: Vec<_> = r.received.iter().map(block_from).collect();
         let deleted: Vec<_> = r.deleted.iter().map(block_from).collect();
@@ -609,7 +594,6 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::ReportCorruptRequest>,
     ) -> R<pb::ReportCorruptResponse> {
         let s = &self.0;
-        s.metrics.count("report_corrupt");
         let r = req.get_ref();
         tracing::warn!(node = %r.uuid, blocks = r.blocks.len(), reason = %r.reason, "datanode reports corrupt replicas");
         let bad: Vec<_> = r
@@ -629,6 +613,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     use tokio_stream::StreamExt;
+    if let Ok(a) = listener.local_addr() {
+        let _ = state.rpc_addr.set(a);
+    }
     // Small gRPC frames must not wait for Nagle's algorithm.
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
         if let Ok(c) = &conn {
@@ -636,14 +623,20 @@ pub async fn serve(
         }
         conn
     });
+    // Both services counted in one table (`/metrics`: tusk_namenode_rpc_*).
+    let rpc = state.metrics.rpc.clone();
     tonic::transport::Server::builder()
         .add_service(
-            ClientProtocolServer::new(ClientService(state.clone()))
-                .max_decoding_message_size(MAX_MESSAGE),
+            rpc.wrap(
+                ClientProtocolServer::new(ClientService(state.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE),
+            ),
         )
         .add_service(
-            DatanodeProtocolServer::new(DatanodeService(state))
-                .max_decoding_message_size(MAX_MESSAGE),
+            rpc.wrap(
+                DatanodeProtocolServer::new(DatanodeService(state))
+                    .max_decoding_message_size(MAX_MESSAGE),
+            ),
         )
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|s| *s).await;

@@ -1,7 +1,7 @@
 //! The node manager's HTTP server: `/metrics` (Prometheus text) and `/health`.
 
 use super::Nm;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -16,7 +16,8 @@ pub(crate) fn router(nm: Arc<Nm>) -> Router {
         .with_state(nm)
 }
 
-async fn metrics(State(nm): State<Arc<Nm>>) -> impl IntoResponse {
+/// Prometheus text, or JSON with `?format=json`.
+async fn metrics(State(nm): State<Arc<Nm>>, RawQuery(query): RawQuery) -> impl IntoResponse {
     let m = &nm.metrics;
     let used = nm.used();
     let running = nm
@@ -120,13 +121,21 @@ async fn metrics(State(nm): State<Arc<Nm>>) -> impl IntoResponse {
         "finished applications cleaned up",
         c(&m.apps_cleaned),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s,
-    )
+    line(
+        "tusk_nodemanager_localized_files_total",
+        "counter",
+        "resources downloaded from DFS into a file cache",
+        c(&m.localized_files),
+    );
+    line(
+        "tusk_nodemanager_localized_bytes_total",
+        "counter",
+        "bytes of resources downloaded from DFS into a file cache",
+        c(&m.localized_bytes),
+    );
+    m.rpc.render(&mut s, "tusk_nodemanager");
+    let (content_type, body) = tusk_common::metrics::respond(s, query.as_deref());
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 async fn health(State(nm): State<Arc<Nm>>) -> impl IntoResponse {

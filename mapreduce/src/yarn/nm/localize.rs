@@ -70,6 +70,8 @@ pub(crate) async fn localize(
                 fetch(&dfs, r, &entry, &cached)
                     .await
                     .map_err(|e| fail(&e))?;
+                super::Metrics::inc(&nm.metrics.localized_files, 1);
+                super::Metrics::inc(&nm.metrics.localized_bytes, st.length);
             }
         }
         nm.cache_unlock(&entry);

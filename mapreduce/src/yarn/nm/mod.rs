@@ -110,6 +110,11 @@ pub(crate) struct Metrics {
     pub shuffle_requests: AtomicU64,
     pub shuffle_bytes: AtomicU64,
     pub apps_cleaned: AtomicU64,
+    /// Resources downloaded from DFS into a file cache, and their bytes.
+    pub localized_files: AtomicU64,
+    pub localized_bytes: AtomicU64,
+    /// Calls to ContainerManager and Shuffle (`rpc.rs`, `shuffle.rs`).
+    pub rpc: Arc<tusk_common::rpc_metrics::RpcMetrics>,
 }
 
 impl Metrics {

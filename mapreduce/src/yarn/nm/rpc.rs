@@ -18,10 +18,13 @@ pub(crate) struct ContainerManagerService {
 }
 
 pub(crate) async fn serve(nm: Arc<Nm>, listener: TcpListener, stop: watch::Receiver<bool>) {
+    let rpc = nm.metrics.rpc.clone();
     let router = tonic::transport::Server::builder().add_service(
-        ContainerManagerServer::new(ContainerManagerService { nm })
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(256 << 20),
+        rpc.wrap(
+            ContainerManagerServer::new(ContainerManagerService { nm })
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(256 << 20),
+        ),
     );
     crate::yarn::net::serve_grpc(
         router,

@@ -23,8 +23,9 @@ pub(crate) struct ShuffleService {
 }
 
 pub(crate) async fn serve(nm: Arc<Nm>, listener: TcpListener, stop: watch::Receiver<bool>) {
-    let router =
-        tonic::transport::Server::builder().add_service(ShuffleServer::new(ShuffleService { nm }));
+    let rpc = nm.metrics.rpc.clone();
+    let router = tonic::transport::Server::builder()
+        .add_service(rpc.wrap(ShuffleServer::new(ShuffleService { nm })));
     crate::yarn::net::serve_grpc(router, listener, stop, Duration::from_secs(3), "shuffle").await;
 }
 

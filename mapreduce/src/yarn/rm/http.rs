@@ -4,7 +4,7 @@
 
 use super::Rm;
 use crate::yarn::pb;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -57,8 +57,17 @@ fn json_str(s: &str) -> String {
     o
 }
 
-async fn metrics(State(rm): State<Arc<Rm>>) -> impl IntoResponse {
-    let m = rm.state.lock().metrics();
+/// Prometheus text, or JSON with `?format=json`.
+async fn metrics(State(rm): State<Arc<Rm>>, RawQuery(query): RawQuery) -> impl IntoResponse {
+    let (m, allocated, released, completed) = {
+        let st = rm.state.lock();
+        (
+            st.metrics(),
+            st.containers_allocated,
+            st.containers_released,
+            st.containers_completed,
+        )
+    };
     let total = m.total.unwrap_or_default();
     let used = m.allocated.unwrap_or_default();
     let mut s = String::new();
@@ -68,88 +77,103 @@ async fn metrics(State(rm): State<Arc<Rm>>) -> impl IntoResponse {
     line(
         "tusk_resourcemanager_active_nodes",
         "gauge",
-        "node managers heartbeating",
+        "Node managers heartbeating.",
         m.active_nodes as u64,
     );
     line(
         "tusk_resourcemanager_lost_nodes",
         "gauge",
-        "node managers declared lost",
+        "Node managers declared lost.",
         m.lost_nodes as u64,
     );
     line(
         "tusk_resourcemanager_apps_submitted_total",
         "counter",
-        "applications submitted since start",
+        "Applications submitted since start.",
         m.apps_submitted as u64,
     );
     line(
         "tusk_resourcemanager_apps_pending",
         "gauge",
-        "applications waiting for their AM",
+        "Applications waiting for their AM.",
         m.apps_pending as u64,
     );
     line(
         "tusk_resourcemanager_apps_running",
         "gauge",
-        "applications whose AM registered",
+        "Applications whose AM registered.",
         m.apps_running as u64,
     );
     line(
         "tusk_resourcemanager_apps_finished",
         "gauge",
-        "applications finished (AM unregistered)",
+        "Applications finished (AM unregistered), kept for reports.",
         m.apps_completed as u64,
     );
     line(
         "tusk_resourcemanager_apps_failed",
         "gauge",
-        "applications failed",
+        "Applications failed, kept for reports.",
         m.apps_failed as u64,
     );
     line(
         "tusk_resourcemanager_apps_killed",
         "gauge",
-        "applications killed",
+        "Applications killed, kept for reports.",
         m.apps_killed as u64,
     );
     line(
-        "tusk_resourcemanager_memory_total_mb",
+        "tusk_resourcemanager_memory_capacity_mb",
         "gauge",
-        "memory of live node managers",
+        "Memory of live node managers (MiB).",
         total.memory_mb,
     );
     line(
         "tusk_resourcemanager_memory_allocated_mb",
         "gauge",
-        "memory allocated to containers",
+        "Memory allocated to containers (MiB).",
         used.memory_mb,
     );
     line(
-        "tusk_resourcemanager_vcores_total",
+        "tusk_resourcemanager_vcores_capacity",
         "gauge",
-        "cores of live node managers",
+        "Cores of live node managers.",
         total.vcores as u64,
     );
     line(
         "tusk_resourcemanager_vcores_allocated",
         "gauge",
-        "cores allocated to containers",
+        "Cores allocated to containers.",
         used.vcores as u64,
     );
     line(
         "tusk_resourcemanager_containers_running",
         "gauge",
-        "containers allocated and not completed",
+        "Containers allocated and not completed.",
         m.containers_running as u64,
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s,
-    )
+    line(
+        "tusk_resourcemanager_containers_allocated_total",
+        "counter",
+        "Containers allocated since start (AMs and tasks).",
+        allocated,
+    );
+    line(
+        "tusk_resourcemanager_containers_released_total",
+        "counter",
+        "Containers given back before they completed: released by their AM, or killed \
+         because their attempt or application ended.",
+        released,
+    );
+    line(
+        "tusk_resourcemanager_containers_completed_total",
+        "counter",
+        "Containers reported completed by their node manager (or lost with it).",
+        completed,
+    );
+    rm.rpc.render(&mut s, "tusk_resourcemanager");
+    let (content_type, body) = tusk_common::metrics::respond(s, query.as_deref());
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 async fn health(State(rm): State<Arc<Rm>>) -> impl IntoResponse {

@@ -63,6 +63,8 @@ impl RmHandle {
 pub(crate) struct Rm {
     pub state: Mutex<RmState>,
     pub started_ms: u64,
+    /// Calls to the three RPC services (`rpc.rs`), for `/metrics`.
+    pub rpc: Arc<tusk_common::rpc_metrics::RpcMetrics>,
 }
 
 impl Rm {
@@ -162,6 +164,7 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
         started_ms: tusk_common::sys::now_ms(),
+        rpc: Default::default(),
     });
 
     let mut workers = Workers::new("resource manager");

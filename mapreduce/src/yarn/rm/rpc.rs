@@ -20,11 +20,14 @@ pub(crate) struct RmService {
 }
 
 pub(crate) async fn serve(rm: Arc<Rm>, listener: TcpListener, stop: watch::Receiver<bool>) {
+    let m = rm.rpc.clone();
     let svc = RmService { rm };
     let router = tonic::transport::Server::builder()
-        .add_service(ResourceTrackerServer::new(svc.clone()))
-        .add_service(ApplicationClientServer::new(svc.clone()).max_decoding_message_size(64 << 20))
-        .add_service(ApplicationMasterServer::new(svc).max_decoding_message_size(64 << 20));
+        .add_service(m.wrap(ResourceTrackerServer::new(svc.clone())))
+        .add_service(
+            m.wrap(ApplicationClientServer::new(svc.clone()).max_decoding_message_size(64 << 20)),
+        )
+        .add_service(m.wrap(ApplicationMasterServer::new(svc).max_decoding_message_size(64 << 20)));
     crate::yarn::net::serve_grpc(
         router,
         listener,

@@ -106,6 +106,13 @@ pub(crate) struct RmState {
     store: Arc<dyn AppStore>,
     /// Applications submitted since start.
     pub submitted: u64,
+    /// Containers allocated, released (by their AM, or killed because
+    /// their attempt or application ended) and completed (reported exited,
+    /// or lost with their node) since start, for `/metrics`; allocated =
+    /// released + completed + live.
+    pub containers_allocated: u64,
+    pub containers_released: u64,
+    pub containers_completed: u64,
 }
 
 fn now_ms() -> u64 {
@@ -132,6 +139,9 @@ impl RmState {
             live: HashMap::new(),
             store,
             submitted: 0,
+            containers_allocated: 0,
+            containers_released: 0,
+            containers_completed: 0,
         };
         for rec in st.store.load()? {
             let (Some(sub), Some(mut report)) = (rec.submission, rec.report) else {
@@ -563,6 +573,11 @@ impl RmState {
     /// has its node manager kill it.
     fn drop_container(&mut self, cid: &str, kill: bool) -> Option<Live> {
         let l = self.live.remove(cid)?;
+        if kill {
+            self.containers_released += 1;
+        } else {
+            self.containers_completed += 1;
+        }
         self.sched.release(l.seq);
         if kill {
             if let Some(n) = self.nodes.get_mut(&l.node) {
@@ -725,6 +740,7 @@ impl RmState {
             } else {
                 t.new_allocated.push(c);
             }
+            self.containers_allocated += 1;
             self.live.insert(
                 cid,
                 Live {
