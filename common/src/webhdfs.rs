@@ -333,7 +333,8 @@ impl RemoteException {
     /// carried by Tusk's RPC errors. Status as Hadoop's `ExceptionHandler`:
     /// SecurityException 401; AccessControlException and other IOExceptions
     /// 403 (so FileAlreadyExistsException is 403, as in Hadoop);
-    /// FileNotFoundException 404; IllegalArgument/UnsupportedOperation 400;
+    /// FileNotFoundException 404; IllegalArgument/UnsupportedOperation and
+    /// InvalidPathException (an IllegalArgumentException in Hadoop) 400;
     /// anything else 500.
     pub fn from_class(class: &str, message: impl Into<String>) -> RemoteException {
         let simple = class.rsplit('.').next().unwrap_or(class);
@@ -349,9 +350,12 @@ impl RemoteException {
                 "org.apache.hadoop.security.AccessControlException".into(),
             ),
             "IOException" => (403, "java.io.IOException".into()),
-            "FileAlreadyExistsException"
-            | "ParentNotDirectoryException"
-            | "InvalidPathException" => (403, format!("org.apache.hadoop.fs.{simple}")),
+            // An IllegalArgumentException in Hadoop (via
+            // HadoopIllegalArgumentException): 400, like a bad parameter.
+            "InvalidPathException" => (400, "org.apache.hadoop.fs.InvalidPathException".into()),
+            "FileAlreadyExistsException" | "ParentNotDirectoryException" => {
+                (403, format!("org.apache.hadoop.fs.{simple}"))
+            }
             "PathIsNotEmptyDirectoryException" => (403, format!("org.apache.hadoop.fs.{simple}")),
             "SafeModeException" | "AlreadyBeingCreatedException" | "LeaseExpiredException" => (
                 403,
