@@ -14,6 +14,8 @@ command -v rsync >/dev/null || need_apt+=(rsync)  # tests/tests/fuse.rs
 command -v chromium >/dev/null || need_apt+=(chromium)  # the loganalysis HTML report (tests/tests/loganalysis.rs)
 command -v gzip >/dev/null || need_apt+=(gzip)
 command -v python3 >/dev/null || need_apt+=(python3)  # streaming scripts (tests/tests/streaming.rs), tests/data/loganalysis/reference.py
+# The virtualenv of the Python WebHDFS clients (tests/tests/webhdfs_clients.rs); Debian splits venv/ensurepip out of python3.
+{ command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
   echo "test.sh: installing ${need_apt[*]}" >&2
   if [[ $(id -u) == 0 ]]; then

@@ -13,6 +13,9 @@
 //!   incremental block reports, namenode commands.
 //! - `server`: serving DataTransfer on a bound listener with a shutdown that
 //!   ends every connection. `http`: `/metrics` and `/health`.
+//! - `webhdfs`: the WebHDFS data endpoints (CREATE, APPEND, OPEN,
+//!   GETFILECHECKSUM) the namenode redirects to, acting through a
+//!   `tusk_client::DfsClient` as the calling user.
 //! - `scanner`: the block scanner (re-reads every replica at a bounded rate,
 //!   reports corrupt ones). `volumes`: the volume checker (takes failed data
 //!   dirs out of service; stops the datanode past `failed_volumes_tolerated`).
@@ -175,7 +178,8 @@ pub async fn start_with_store(
         dn.packet_size.0 as usize,
         cfg.cluster.block_size.0,
         reports,
-    ));
+    )
+    .with_webhdfs(webhdfs::Settings::new(dn.namenode.clone())));
     let client = link::namenode_client(&dn.namenode).map_err(anyhow::Error::msg)?;
     let (registered_tx, registered_rx) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();

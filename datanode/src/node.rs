@@ -47,6 +47,9 @@ pub(crate) struct Node {
     peers: Mutex<HashMap<String, Channel>>,
     /// Incremental block reports to the namenode.
     pub reports: ReportQueue,
+    /// WebHDFS data endpoint settings: the namenode it acts against, its
+    /// transfer slots and idle time-out.
+    pub webhdfs: crate::webhdfs::Settings,
 }
 
 impl Node {
@@ -74,7 +77,15 @@ impl Node {
             idle: Notify::new(),
             peers: Mutex::new(HashMap::new()),
             reports,
+            webhdfs: crate::webhdfs::Settings::default(),
         }
+    }
+
+    /// Replaces the WebHDFS settings (the default assumes a namenode at
+    /// 127.0.0.1:9000).
+    pub fn with_webhdfs(mut self, settings: crate::webhdfs::Settings) -> Self {
+        self.webhdfs = settings;
+        self
     }
 
     pub fn xceivers(&self) -> u32 {
