@@ -121,7 +121,8 @@ start_resourcemanager() {
   running resourcemanager && return 0
   mkdir -p "$rm_dir"
   rm -f "$rm_dir/resourcemanager.addr" "$rm_dir/resourcemanager-http.addr"
-  launch resourcemanager "$BIN/resourcemanager" "${config_args[@]}" \
+  # The web UI reads finished jobs' history from the file system.
+  TUSK_NAMENODE="$(nn_addr)" launch resourcemanager "$BIN/resourcemanager" "${config_args[@]}" \
     --state-dir "$rm_dir" --rpc-addr "$(rm_addr)" --http-addr "$RM_HTTP"
 }
 

@@ -311,6 +311,12 @@ impl FsNamesystem {
         self.safe.on
     }
 
+    /// Safe mode for the web UI: (on, entered by an administrator, when the
+    /// block threshold was reached — the extension counts from there).
+    pub fn safe_mode_detail(&self) -> (bool, bool, Option<Instant>) {
+        (self.safe.on, self.safe.manual, self.safe.reached_at)
+    }
+
     /// Leaves safe mode now (admin command; tests).
     pub fn leave_safe_mode(&mut self) {
         if self.safe.on {

@@ -214,10 +214,9 @@ async fn serve_restart_and_errors() {
     );
     assert!(m.contains("tusk_namenode_files 1"), "{m}");
     let page = http_get(nn.http_addr, "/").await;
-    assert!(
-        page.contains("Tusk namenode") && page.contains("127.0.0.1:1"),
-        "{page}"
-    );
+    assert!(page.contains("Tusk namenode"), "{page}");
+    let page = http_get(nn.http_addr, "/datanodes").await;
+    assert!(page.contains("127.0.0.1:1"), "{page}");
 
     drop(c);
     drop(d);

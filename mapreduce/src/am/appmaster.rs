@@ -232,6 +232,8 @@ pub async fn run_am(registry: JobRegistry) -> anyhow::Result<bool> {
                     let mut s = st.lock();
                     s.map_progress = p.map;
                     s.reduce_progress = p.reduce;
+                    s.maps = p.maps as u32;
+                    s.reduces = p.reduces as u32;
                     l2.set_progress(if s.reduces == 0 {
                         p.map
                     } else {

@@ -86,11 +86,15 @@ pub trait TaskLauncher: Send + Sync {
     ) -> BoxFuture<'static, TaskCompletion>;
 }
 
-/// Map and reduce completion, 0..=1.
+/// Map and reduce completion, 0..=1, and the number of tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct JobProgress {
     pub map: f32,
     pub reduce: f32,
+    #[serde(default)]
+    pub maps: usize,
+    #[serde(default)]
+    pub reduces: usize,
 }
 
 /// Callback for progress changes.
@@ -337,6 +341,7 @@ pub async fn run_job(
     let mut last = JobProgress {
         map: -1.0,
         reduce: -1.0,
+        ..JobProgress::default()
     };
     while d.failure.is_none() && !d.finished() {
         tokio::select! {
@@ -682,7 +687,12 @@ impl Driver {
         } else {
             ((self.reduces_done as f32 + red_run) / self.reduces.len() as f32).min(1.0)
         };
-        JobProgress { map, reduce }
+        JobProgress {
+            map,
+            reduce,
+            maps: self.maps.len(),
+            reduces: self.reduces.len(),
+        }
     }
 
     fn report_progress(&self, opts: &JobOptions, last: &mut JobProgress) {
