@@ -119,7 +119,11 @@ pub async fn list_input_files(client: &DfsClient, inputs: &[String]) -> Result<V
     Ok(files)
 }
 
-/// One split per block of every input file (one per `.gz` file).
+/// Hadoop's `FileInputFormat.SPLIT_SLOP`.
+const SPLIT_SLOP: f64 = 1.1;
+
+/// One split per block of every input file (one per `.gz` file); a last
+/// block of up to 10% of a block joins the split before it, as in Hadoop.
 pub async fn compute_splits(
     client: &DfsClient,
     inputs: &[String],
@@ -148,13 +152,20 @@ pub async fn compute_splits(
             continue;
         }
         for b in blocks.iter().filter(|b| b.num_bytes > 0) {
+            // FileInputFormat's SPLIT_SLOP: a tail of up to 10% of a block
+            // joins the split before it instead of costing a task of its own.
+            let remaining = f.length.saturating_sub(b.offset);
+            let last = remaining as f64 <= b.num_bytes as f64 * SPLIT_SLOP;
             splits.push(InputSplit::File {
                 path: f.path.clone(),
                 start: b.offset,
-                length: b.num_bytes,
+                length: if last { remaining } else { b.num_bytes },
                 hosts: b.locations.iter().map(|l| l.host.clone()).collect(),
                 racks: b.locations.iter().map(|l| l.rack.clone()).collect(),
             });
+            if last {
+                break;
+            }
         }
     }
     Ok(splits)

@@ -358,6 +358,14 @@ struct Totals {
     kinds: [u64; 5],
 }
 
+/// One time bucket's figures (requests, bytes, 4xx, 5xx) and sketch.
+struct Bucket {
+    start: i64,
+    label: Vec<u8>,
+    figures: [u64; 4],
+    sketch: Sketch,
+}
+
 /// Parses lines and aggregates per section in memory.
 pub struct LogMapper {
     parser: Parser,
@@ -366,6 +374,13 @@ pub struct LogMapper {
     label: (i64, Vec<u8>),
     maps: Vec<FxMap<Vec<u8>, [u64; 4]>>,
     sketches: FxMap<Vec<u8>, Sketch>,
+    /// The bucket of the last access line: its figures and distinct-client
+    /// sketch live here, out of `maps`/`sketches`, until a line of another
+    /// bucket comes (logs are mostly in time order, so most lines touch
+    /// neither map). `None` before the first line and after a flush.
+    cur: Option<Bucket>,
+    /// Requests per status code (always three digits, 100…999).
+    status: Box<[u64; 1000]>,
     totals: Totals,
     examples: usize,
     /// Bytes held in the maps, roughly; flushed above `limit`.
@@ -383,6 +398,8 @@ impl LogMapper {
             label: (i64::MIN, Vec::new()),
             maps: (0..SLOTS.len()).map(|_| FxMap::default()).collect(),
             sketches: FxMap::default(),
+            cur: None,
+            status: Box::new([0; 1000]),
             totals: Totals::default(),
             examples: 0,
             held: 0,
@@ -424,7 +441,50 @@ impl LogMapper {
         self.buf = buf;
     }
 
+    /// Makes `start`'s bucket the current one, folding the previous one
+    /// back into the maps.
+    fn enter_bucket(&mut self, start: i64) -> &mut Bucket {
+        if self.cur.as_ref().is_some_and(|b| b.start == start) {
+            return self.cur.as_mut().expect("checked");
+        }
+        self.fold_bucket();
+        let label = bucket_label(start).into_bytes();
+        let figures = self.maps[S_TIME].remove(&label).unwrap_or_default();
+        let sketch = match self.sketches.remove(&label) {
+            Some(s) => s,
+            None => {
+                self.held += sketch::EXACT_MAX * 16 + label.len() + 64;
+                Sketch::default()
+            }
+        };
+        self.cur.insert(Bucket {
+            start,
+            label,
+            figures,
+            sketch,
+        })
+    }
+
+    fn fold_bucket(&mut self) {
+        if let Some(b) = self.cur.take() {
+            self.maps[S_TIME].insert(b.label.clone(), b.figures);
+            self.sketches.insert(b.label, b.sketch);
+        }
+    }
+
     fn flush(&mut self, ctx: &mut dyn Context) -> Result<()> {
+        self.fold_bucket();
+        for code in 100..self.status.len() {
+            let n = std::mem::take(&mut self.status[code]);
+            if n > 0 {
+                let st = [
+                    b'0' + (code / 100) as u8,
+                    b'0' + (code / 10 % 10) as u8,
+                    b'0' + (code % 10) as u8,
+                ];
+                self.add(S_STATUS, &st, &[n]);
+            }
+        }
         let t = std::mem::take(&mut self.totals);
         let mut totals: Vec<(String, u64)> = vec![
             ("lines".into(), t.lines),
@@ -503,15 +563,14 @@ impl Mapper for LogMapper {
                 let e5 = (500..600).contains(&a.status) as u64;
                 self.totals.e4xx += e4;
                 self.totals.e5xx += e5;
-                self.label(a.time);
-                let label = std::mem::take(&mut self.label.1);
-                self.add(S_TIME, &label, &[1, a.bytes, e4, e5]);
-                let st = [
-                    b'0' + (a.status / 100 % 10) as u8,
-                    b'0' + (a.status / 10 % 10) as u8,
-                    b'0' + (a.status % 10) as u8,
-                ];
-                self.add(S_STATUS, &st, &[1]);
+                let start = a.time - a.time.rem_euclid(self.bucket);
+                let b = self.enter_bucket(start);
+                for (f, v) in b.figures.iter_mut().zip([1, a.bytes, e4, e5]) {
+                    *f += v;
+                }
+                b.sketch.insert_hash(sketch::hash(&a.client));
+                // The parser accepts three-digit codes from 100 only.
+                self.status[a.status as usize % 1000] += 1;
                 self.add(S_METHOD, a.method.as_deref().unwrap_or(b"-"), &[1]);
                 if let Some(p) = &a.path {
                     self.add(S_URL, p, &[1, a.bytes]);
@@ -523,17 +582,6 @@ impl Mapper for LogMapper {
                 if let Some(r) = &a.referrer {
                     self.add(S_REFERRER, r, &[1]);
                 }
-                let h = sketch::hash(&a.client);
-                match self.sketches.get_mut(&label) {
-                    Some(s) => s.insert_hash(h),
-                    None => {
-                        let mut s = Sketch::default();
-                        s.insert_hash(h);
-                        self.held += sketch::EXACT_MAX * 16;
-                        self.sketches.insert(label.clone(), s);
-                    }
-                }
-                self.label.1 = label;
             }
             Some(Parsed::Syslog(s, kind)) => {
                 self.totals.kinds[kind as usize] += 1;

@@ -349,17 +349,30 @@ fn quoted(s: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     let mut i = 1;
     while i < s.len() {
-        match s[i] {
-            b'\\' => i += 2,
-            b'"' => return Some((&s[1..i], &s[i + 1..])),
-            _ => i += 1,
+        i += memchr::memchr2(b'"', b'\\', &s[i..])?;
+        if s[i] == b'"' {
+            return Some((&s[1..i], &s[i + 1..]));
         }
+        i += 2;
     }
     None
 }
 
+/// Where ` [` starts in `s` (a memmem searcher costs more to build than
+/// this short scan takes).
+fn space_bracket(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + memchr::memchr(b'[', &s[from..])?;
+        if i > 0 && s[i - 1] == b' ' {
+            return Some(i - 1);
+        }
+        from = i + 1;
+    }
+}
+
 fn token(s: &[u8]) -> (&[u8], &[u8]) {
-    match s.iter().position(|&b| b == b' ') {
+    match memchr::memchr(b' ', s) {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, &[]),
     }
@@ -387,7 +400,7 @@ fn valid_method(m: &[u8]) -> bool {
 }
 
 fn strip_query(target: &[u8]) -> &[u8] {
-    match target.iter().position(|&b| b == b'?') {
+    match memchr::memchr(b'?', target) {
         Some(i) => &target[..i],
         None => target,
     }
@@ -395,12 +408,12 @@ fn strip_query(target: &[u8]) -> &[u8] {
 
 /// `METHOD TARGET [HTTP/x.y]` → (method, path without the query).
 pub fn request(r: &[u8]) -> Option<(&[u8], &[u8])> {
-    let sp = r.iter().position(|&b| b == b' ')?;
+    let sp = memchr::memchr(b' ', r)?;
     let (method, mut target) = (&r[..sp], &r[sp + 1..]);
     if !valid_method(method) {
         return None;
     }
-    if let Some(last) = target.iter().rposition(|&b| b == b' ') {
+    if let Some(last) = memchr::memrchr(b' ', target) {
         if target[last + 1..].starts_with(b"HTTP/") {
             target = &target[..last];
         }
@@ -420,9 +433,9 @@ fn access(line: &[u8], need: Need) -> Option<(Access<'_>, bool)> {
         return None;
     }
     // ident and authuser (which may hold spaces): up to ` [`.
-    let open = rest.windows(2).position(|w| w == b" [")?;
+    let open = space_bracket(rest)?;
     let rest = &rest[open + 2..];
-    let close = rest.iter().position(|&b| b == b']')?;
+    let close = memchr::memchr(b']', rest)?;
     let time = clf_time(&rest[..close])?;
     let rest = rest[close + 1..].strip_prefix(b" ")?;
     let (req, rest) = quoted(rest)?;
@@ -475,17 +488,23 @@ fn access(line: &[u8], need: Need) -> Option<(Access<'_>, bool)> {
     Some((a, combined))
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
 /// `Mmm` at the start of `s` → 1…12.
 fn month(s: &[u8]) -> Option<i64> {
-    let m = s.get(..3)?;
-    MONTHS
-        .iter()
-        .position(|x| &x[..] == m)
-        .map(|i| i as i64 + 1)
+    Some(match s.get(..3)? {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
