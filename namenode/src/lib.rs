@@ -1,6 +1,6 @@
 //! The Tusk namenode: the namespace (in sled), the block map, the datanode
 //! manager, placement, leases and safe mode, served over gRPC
-//! (`ClientProtocol`, `DatanodeProtocol`) and HTTP (status page, `/metrics`).
+//! (`ClientProtocol`, `DatanodeProtocol`) and HTTP (web UI, WebHDFS, `/metrics`).
 //!
 //! # Layout
 //! - [`store`]: the ordered key-value trait with its sled and in-memory
@@ -29,8 +29,9 @@
 //!   fsync for many mutations.
 //! - [`types`]: domain types; [`convert`]: proto ⇄ domain and the single
 //!   [`error::NnError`] → `tonic::Status` mapping; [`error`]: the error enum.
-//! - [`rpc`]: the tonic services (thin adapters); [`http`]: the axum server;
-//!   [`metrics`]: Prometheus counters.
+//! - [`rpc`]: the tonic services (thin adapters); [`http`]: the axum server
+//!   (`/metrics`, `/health`); [`ui`]: the web UI; [`webhdfs`]: the WebHDFS
+//!   REST API; [`metrics`]: Prometheus gauges and counters.
 //! - [`generate`]: writes N empty files into a stopped namenode's store (benchmarks).
 //!
 //! Start a namenode with [`start`]; stop it with [`NamenodeHandle::shutdown`].
