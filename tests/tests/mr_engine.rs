@@ -272,7 +272,9 @@ async fn lines_crossing_block_boundaries_are_read_exactly_once() -> Result<()> {
     ] {
         let mut data = String::new();
         let mut i = 0;
-        while data.len() < 2 * MB as usize + 5000 {
+        // A third block of more than 10% of a block: a smaller tail would
+        // join the second split (Hadoop's SPLIT_SLOP).
+        while data.len() < 2 * MB as usize + 200_000 {
             let word = format!("{name}-{i:07}-");
             let n = len.unwrap_or_else(|| rng.gen_range(20..3000));
             let pad = "x".repeat(n.saturating_sub(word.len() + 1));

@@ -671,10 +671,18 @@ impl Inner {
                                 container.node_id
                             );
                         }
-                        // Let the container exit on its own, briefly.
-                        if tokio::time::timeout(Duration::from_secs(10), &mut watch_rx).await.is_err() {
-                            let _ = self.cmds.send(Cmd::Release(cid.clone()));
-                        }
+                        // The attempt is done once it has reported (its output is
+                        // committed): the job goes on at once. Its container gets a
+                        // while to exit on its own before it is released; learning
+                        // of the exit takes a heartbeat round, which would otherwise
+                        // delay every task's completion (and the job's end).
+                        let cmds = self.cmds.clone();
+                        let exiting = cid.clone();
+                        tokio::spawn(async move {
+                            if tokio::time::timeout(Duration::from_secs(10), watch_rx).await.is_err() {
+                                let _ = cmds.send(Cmd::Release(exiting));
+                            }
+                        });
                         break TaskCompletion {
                             report,
                             host: host.clone(),

@@ -373,7 +373,9 @@ impl Session {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Hadoop's client polls every 5 s; a job here can take well under
+            // a second, and a status call costs the RM microseconds.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         if let Some(b) = &bar {
             b.finish_and_clear();

@@ -53,6 +53,10 @@ pub const OUTPUT_REPLICATION: &str = "dfs.replication";
 /// (`part-NNNNN`, what Hadoop Streaming writes) instead of `part-r-NNNNN` /
 /// `part-m-NNNNN` (Tusk's key; default false).
 pub const OLD_API_PART_NAMES: &str = "tusk.output.old.part.names";
+/// `true`: a task's main output file is created only when the task writes
+/// to it (Hadoop's `LazyOutputFormat`), e.g. for jobs that write only named
+/// outputs.
+pub const LAZY_OUTPUT: &str = "tusk.output.lazy";
 
 /// The name of the output file of reduce (or, in a map-only job, map)
 /// task `task`.
@@ -100,6 +104,18 @@ impl JobConf {
                 .trim()
                 .parse()
                 .map_err(|_| EngineError::Config(format!("{key}: not a number: {v:?}"))),
+        }
+    }
+
+    /// `true`/`false` in any case, as Hadoop's `Configuration.getBoolean`.
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key).map(str::trim) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(EngineError::Config(format!(
+                "{key}: not true or false: {v:?}"
+            ))),
         }
     }
 
@@ -179,6 +195,17 @@ pub trait Context {
     /// The split a map task reads (`None` in reducers and combiners).
     fn input_split(&self) -> Option<&InputSplit> {
         None
+    }
+    /// Emits one pair to the named output `name` (Hadoop's
+    /// `MultipleOutputs`): it goes to `OUT/<name>/part-r-NNNNN` and is
+    /// committed with the task's main output. `name` is one path component
+    /// of letters, digits, `_`, `-` and `.`, not starting with `_` or `.`.
+    /// Reducers have named outputs; elsewhere this is an error.
+    fn emit_named(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let _ = (key, value);
+        Err(super::error::EngineError::task(format!(
+            "named output {name}: only reducers have named outputs"
+        )))
     }
     /// Adds to a counter.
     fn incr(&mut self, group: &str, name: &str, n: i64) {

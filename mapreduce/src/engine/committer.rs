@@ -11,7 +11,8 @@
 //! - Task commit renames the attempt directory to the task directory. The
 //!   driver serializes commits and a task directory that exists means the
 //!   task is committed already, so only one attempt of a task commits.
-//! - Job commit moves every committed task's files into `OUT`, writes the
+//! - Job commit moves every committed task's files into `OUT` (merging
+//!   directories several tasks wrote, e.g. named outputs), writes the
 //!   empty `_SUCCESS` marker and removes `_temporary`.
 //! - Abort removes `_temporary` (and `OUT` itself if nothing else is in
 //!   it, since the job created it), so a failed job leaves no part files.
@@ -109,16 +110,7 @@ impl Committer {
     pub async fn commit_job(&self) -> Result<()> {
         let tasks = self.client.list(&self.job_temp()).await?;
         for t in tasks.iter().filter(|t| t.is_dir() && t.name != TEMPORARY) {
-            for f in self.client.list(&t.path).await? {
-                let dst = format!("{}/{}", self.out, f.name);
-                if self.client.exists(&dst).await? {
-                    return Err(EngineError::JobFailed(format!(
-                        "job commit: {dst} exists (two tasks wrote {})",
-                        f.name
-                    )));
-                }
-                self.client.rename(&f.path, &dst, false).await?;
-            }
+            self.merge_into(&t.path, &self.out).await?;
         }
         let marker = format!("{}/{SUCCESS_MARKER}", self.out);
         let w = self
@@ -129,6 +121,32 @@ impl Committer {
         self.client
             .delete(&format!("{}/{TEMPORARY}", self.out), true)
             .await?;
+        Ok(())
+    }
+
+    /// Moves `src`'s entries into `dst`, merging directories that both
+    /// have (named outputs: every reducer writes `<name>/part-r-…`), as
+    /// Hadoop's `FileOutputCommitter.mergePaths`. Two files of one name are
+    /// an error.
+    async fn merge_into(&self, src: &str, dst: &str) -> Result<()> {
+        let mut stack = vec![(src.to_string(), dst.to_string())];
+        while let Some((src, dst)) = stack.pop() {
+            for f in self.client.list(&src).await? {
+                let to = format!("{dst}/{}", f.name);
+                match self.client.get_file_info(&to).await? {
+                    None => self.client.rename(&f.path, &to, false).await?,
+                    Some(existing) if existing.is_dir() && f.is_dir() => {
+                        stack.push((f.path.clone(), to));
+                    }
+                    Some(_) => {
+                        return Err(EngineError::JobFailed(format!(
+                            "job commit: {to} exists (two tasks wrote {})",
+                            f.name
+                        )))
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

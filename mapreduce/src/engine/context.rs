@@ -10,6 +10,13 @@ use super::splits::InputSplit;
 /// Where emitted pairs go.
 pub trait Sink {
     fn put(&mut self, key: &[u8], value: &[u8], counters: &mut Counters) -> Result<()>;
+    /// A pair for the named output `name` ([`Context::emit_named`]).
+    fn put_named(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let _ = (key, value);
+        Err(super::error::EngineError::task(format!(
+            "named output {name}: only reducers have named outputs"
+        )))
+    }
 }
 
 /// Who is running: the attempt's id and number and the job configuration.
@@ -32,6 +39,9 @@ pub struct SinkContext<'a> {
 impl Context for SinkContext<'_> {
     fn emit(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.sink.put(key, value, self.counters)
+    }
+    fn emit_named(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.sink.put_named(name, key, value)
     }
     fn counters(&mut self) -> &mut Counters {
         self.counters

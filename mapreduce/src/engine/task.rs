@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 use tusk_client::{CreateOptions, DfsClient};
 
 use super::api::{
-    part_file_name, InputFormat, Job, JobConf, OutputFormat, OUTPUT_REPLICATION,
+    part_file_name, InputFormat, Job, JobConf, OutputFormat, LAZY_OUTPUT, OUTPUT_REPLICATION,
     SHUFFLE_FETCH_RETRIES, SHUFFLE_MEMORY_MB, SHUFFLE_PARALLEL_COPIES, SORT_FACTOR,
     SORT_SPILL_PERCENT,
 };
@@ -294,8 +294,9 @@ struct OutputSink {
     tx: mpsc::Sender<Vec<u8>>,
     buf: Vec<u8>,
     format: OutputFormat,
-    /// Counter of the records written, added at [`OutputSink::finish`].
-    counter: &'static str,
+    /// Counter of the records written, added at [`OutputSink::finish`]
+    /// (none for named outputs, as Hadoop's `MultipleOutputs`).
+    counter: Option<&'static str>,
     records: u64,
 }
 
@@ -314,7 +315,7 @@ impl OutputSink {
 }
 
 impl OutputSink {
-    fn new(tx: mpsc::Sender<Vec<u8>>, format: OutputFormat, counter: &'static str) -> Self {
+    fn new(tx: mpsc::Sender<Vec<u8>>, format: OutputFormat, counter: Option<&'static str>) -> Self {
         Self {
             tx,
             buf: Vec::with_capacity(OUTPUT_FLUSH + 4096),
@@ -326,7 +327,9 @@ impl OutputSink {
 
     /// Sends what is buffered and counts the records.
     fn finish(&mut self, counters: &mut Counters) -> Result<()> {
-        counters.task(self.counter, self.records as i64);
+        if let Some(name) = self.counter {
+            counters.task(name, self.records as i64);
+        }
         self.records = 0;
         self.flush()
     }
@@ -370,10 +373,23 @@ fn spawn_output_writer(
     if conf.get(OUTPUT_REPLICATION).is_some() {
         opts = opts.with_replication(conf.get_u64(OUTPUT_REPLICATION, 3)? as u32);
     }
+    let lazy = conf.get_bool(LAZY_OUTPUT, false)?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
     let h = tokio::spawn(async move {
+        let mut first = None;
+        if lazy {
+            // Hadoop's LazyOutputFormat: no file until there is a record.
+            match rx.recv().await {
+                Some(buf) => first = Some(buf),
+                None => return Ok(0),
+            }
+        }
         let mut w = client.create(&path, opts).await?;
         let mut total = 0u64;
+        if let Some(buf) = first {
+            w.write_all(&buf).await?;
+            total += buf.len() as u64;
+        }
         while let Some(buf) = rx.recv().await {
             w.write_all(&buf).await?;
             total += buf.len() as u64;
@@ -405,6 +421,77 @@ async fn finish_output(
     };
     counters.incr(c::FS_GROUP, c::HDFS_BYTES_WRITTEN, 0);
     Ok(counters)
+}
+
+/// A reducer's named outputs (Hadoop's `MultipleOutputs`): one file
+/// `<attempt dir>/<name>/<part file>` per name, created when the name is
+/// first written, committed with the attempt's main output.
+struct NamedOutputs {
+    client: DfsClient,
+    /// The attempt's directory and the part file name every output uses.
+    dir: String,
+    file: String,
+    conf: JobConf,
+    format: OutputFormat,
+    open: std::collections::BTreeMap<String, (OutputSink, OutputWriter)>,
+}
+
+impl NamedOutputs {
+    fn put(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        if !self.open.contains_key(name) {
+            let valid = !name.is_empty()
+                && !name.starts_with(['_', '.'])
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            if !valid {
+                return Err(EngineError::task(format!(
+                    "named output {name:?}: a name is one path component of letters, digits, '_', '-' and '.', not starting with '_' or '.'"
+                )));
+            }
+            let path = format!("{}/{name}/{}", self.dir, self.file);
+            let (tx, writer) = spawn_output_writer(self.client.clone(), path, &self.conf)?;
+            self.open.insert(
+                name.to_string(),
+                (OutputSink::new(tx, self.format, None), writer),
+            );
+        }
+        let (sink, _) = self.open.get_mut(name).expect("inserted above");
+        let mut unused = Counters::default();
+        sink.put(key, value, &mut unused)
+    }
+
+    /// Flushes every output and hands back the writers to wait for.
+    fn close(self) -> Result<Vec<OutputWriter>> {
+        let mut writers = Vec::with_capacity(self.open.len());
+        let mut first_err = None;
+        for (_, (mut sink, writer)) in self.open {
+            if let Err(e) = sink.finish(&mut Counters::default()) {
+                first_err.get_or_insert(e);
+            }
+            drop(sink);
+            writers.push(writer);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(writers),
+        }
+    }
+}
+
+/// What a reducer's output goes into: the main part file and the named outputs.
+struct ReduceSink {
+    main: OutputSink,
+    named: NamedOutputs,
+}
+
+impl Sink for ReduceSink {
+    fn put(&mut self, key: &[u8], value: &[u8], counters: &mut Counters) -> Result<()> {
+        self.main.put(key, value, counters)
+    }
+    fn put_named(&mut self, name: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.named.put(name, key, value)
+    }
 }
 
 /// What map output goes into.
@@ -534,7 +621,9 @@ async fn run_map(
             (InputSplit::File { .. }, None) => unreachable!("file splits have an input"),
         };
         let mut sink = match out_tx {
-            Some(tx) => MapSink::Direct(OutputSink::new(tx, out_format, c::MAP_OUTPUT_RECORDS)),
+            Some(tx) => {
+                MapSink::Direct(OutputSink::new(tx, out_format, Some(c::MAP_OUTPUT_RECORDS)))
+            }
             None => MapSink::Sorted(Box::new(MapOutputBuffer::new(
                 num_reduces,
                 job.partitioner(&info.conf)?,
@@ -777,7 +866,7 @@ async fn shuffle_and_reduce(
         committer.attempt_path(attempt_id),
         part_file_name(conf, false, partition)
     );
-    let (tx, writer) = spawn_output_writer(client, path, conf)?;
+    let (tx, writer) = spawn_output_writer(client.clone(), path, conf)?;
     let info = TaskInfo {
         conf: conf.clone(),
         attempt_id: attempt_id.to_string(),
@@ -785,6 +874,14 @@ async fn shuffle_and_reduce(
         split: None,
     };
     let out_format = job.output_format(conf);
+    let named = NamedOutputs {
+        client,
+        dir: committer.attempt_path(attempt_id),
+        file: part_file_name(conf, false, partition),
+        conf: conf.clone(),
+        format: out_format,
+        open: Default::default(),
+    };
     let umb2 = umb.clone();
     let sort_factor = conf.get_u64(SORT_FACTOR, 10)?.max(2) as usize;
     let merge_dir = work_dir.to_path_buf();
@@ -801,7 +898,10 @@ async fn shuffle_and_reduce(
         let passes = merge_to_factor(segs, sort_factor, &merge_dir, "pass")?;
         counters.task(c::SPILLED_RECORDS, passes.spilled as i64);
         let mut merged = merge_segments(passes.segments)?;
-        let mut sink = OutputSink::new(tx, out_format, c::REDUCE_OUTPUT_RECORDS);
+        let mut sink = ReduceSink {
+            main: OutputSink::new(tx, out_format, Some(c::REDUCE_OUTPUT_RECORDS)),
+            named,
+        };
         let mut reducer = job.reducer(&info.conf)?;
         reducer.setup(&mut SinkContext {
             sink: &mut sink,
@@ -831,11 +931,22 @@ async fn shuffle_and_reduce(
             counters: &mut counters,
             info: &info,
         })?;
-        sink.finish(&mut counters)?;
-        Ok(counters)
+        sink.main.finish(&mut counters)?;
+        let named = sink.named.close()?;
+        Ok((counters, named))
     })
     .await;
-    let counters = finish_output(work, writer).await?;
+    let (work, named) = match work {
+        Ok((c, named)) => (Ok(c), named),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let mut counters = finish_output(work, writer).await?;
+    for w in named {
+        let n = w
+            .await
+            .map_err(|e| EngineError::task(format!("named output writer: {e}")))??;
+        counters.incr(c::FS_GROUP, c::HDFS_BYTES_WRITTEN, n as i64);
+    }
     umb.progress(attempt_id, 1.0);
     Ok(counters)
 }

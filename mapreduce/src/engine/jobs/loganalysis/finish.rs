@@ -1,20 +1,17 @@
 //! The client's finishing step after the `loganalysis` job: small work on
 //! the job's already aggregated output, never on the logs.
 //!
-//! 1. Each reducer's `OUT/part-r-NNNNN` (lines `section\tkey\tfigures…`)
-//!    becomes `OUT/<section>/part-r-NNNNN` (lines `key\tfigures…`); the
-//!    mixed part is then deleted. Running it again on a finished directory
-//!    changes nothing.
-//! 2. The sections are read back and merged: the reducers' top-N lists into
+//! 1. The sections the reducers wrote (`OUT/<section>/part-r-NNNNN`, lines
+//!    `key\tfigures…`) are read and merged: the reducers' top-N lists into
 //!    one exact top N (by the first figure, descending, then by key),
 //!    everything else sorted by key.
-//! 3. A summary for the terminal, and the HTML report when asked for.
+//! 2. A summary for the terminal, and the HTML report when asked for.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use tusk_client::{CreateOptions, DfsClient};
+use tusk_client::DfsClient;
 
 use super::{LogAnalysis, TOP};
 use crate::engine::api::Job;
@@ -101,61 +98,15 @@ impl Results {
     }
 }
 
-/// Splits the job's parts into section directories (see the module doc).
-pub async fn split_sections(dfs: &DfsClient, out: &str) -> Result<()> {
-    let mut parts: Vec<String> = dfs
+/// Reads the section directories back and merges them.
+pub async fn load(dfs: &DfsClient, out: &str, top: usize) -> Result<Results> {
+    let dirs = dfs
         .list(out)
         .await?
         .into_iter()
-        .filter(|s| s.is_file() && s.name.starts_with("part-r-"))
-        .map(|s| s.name)
-        .collect();
-    parts.sort();
-    for part in parts {
-        let path = format!("{out}/{part}");
-        let data = dfs.read_file(&path).await?;
-        let mut by_section: BTreeMap<&[u8], Vec<u8>> = BTreeMap::new();
-        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let tab =
-                line.iter()
-                    .position(|&b| b == b'\t')
-                    .ok_or_else(|| EngineError::Corrupt {
-                        what: path.clone(),
-                        cause: format!(
-                            "line without a section: {:?}",
-                            String::from_utf8_lossy(line)
-                        ),
-                    })?;
-            let buf = by_section.entry(&line[..tab]).or_default();
-            buf.extend_from_slice(&line[tab + 1..]);
-            buf.push(b'\n');
-        }
-        for (section, body) in by_section {
-            let section = String::from_utf8_lossy(section);
-            let dest = format!("{out}/{section}/{part}");
-            let mut w = dfs
-                .create(
-                    &dest,
-                    CreateOptions::default()
-                        .with_overwrite(true)
-                        .with_create_parent(true),
-                )
-                .await?;
-            w.write_all(&body).await?;
-            w.close().await?;
-        }
-        dfs.delete(&path, false).await?;
-    }
-    Ok(())
-}
-
-/// Reads the section directories back and merges them.
-pub async fn load(dfs: &DfsClient, out: &str, top: usize) -> Result<Results> {
-    let mut r = Results::default();
-    for dir in dfs.list(out).await? {
-        if !dir.is_dir() || dir.name.starts_with(['_', '.']) {
-            continue;
-        }
+        .filter(|d| d.is_dir() && !d.name.starts_with(['_', '.']));
+    // The sections are small and independent: read them all at once.
+    let loaded = futures::future::try_join_all(dirs.map(|dir| async move {
         let mut rows = Vec::new();
         let mut files = dfs.list(&dir.path).await?;
         files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -170,7 +121,12 @@ pub async fn load(dfs: &DfsClient, out: &str, top: usize) -> Result<Results> {
                 );
             }
         }
-        if TOP_SECTIONS.contains(&dir.name.as_str()) {
+        Ok::<_, EngineError>((dir.name, rows))
+    }))
+    .await?;
+    let mut r = Results::default();
+    for (name, mut rows) in loaded {
+        if TOP_SECTIONS.contains(&name.as_str()) {
             let score = |r: &Vec<String>| r.get(1).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
             rows.sort_by(|a, b| {
                 score(b)
@@ -180,11 +136,11 @@ pub async fn load(dfs: &DfsClient, out: &str, top: usize) -> Result<Results> {
             rows.truncate(top);
         } else {
             rows.sort_by(|a, b| a.join("\t").as_bytes().cmp(b.join("\t").as_bytes()));
-            if dir.name == "unparsed_examples" {
+            if name == "unparsed_examples" {
                 rows.truncate(super::EXAMPLES);
             }
         }
-        r.sections.insert(dir.name.clone(), rows);
+        r.sections.insert(name, rows);
     }
     Ok(r)
 }
@@ -318,7 +274,6 @@ pub fn summary(r: &Results, out: &str, report: Option<&PathBuf>) -> String {
 /// Splits, merges, writes the report; returns the summary text.
 pub async fn finish(dfs: &DfsClient, args: &ClientArgs) -> Result<String> {
     let out = dfs.resolve(&args.output)?;
-    split_sections(dfs, &out).await?;
     let results = load(dfs, &out, args.top).await?;
     if let Some(path) = &args.report {
         let html = super::report::render(&results, &args.output);

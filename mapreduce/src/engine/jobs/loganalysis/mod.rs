@@ -8,8 +8,8 @@
 //! - [`sketch`]: the distinct-clients sketch (exact when small, HyperLogLog
 //!   when large).
 //! - this file: the job, its mapper and its combiner/reducer.
-//! - [`finish`]: the client's finishing step after the job (section files,
-//!   merged top-N, the printed summary); [`report`]: the HTML report.
+//! - [`finish`]: the client's finishing step after the job (merged top-N,
+//!   the printed summary); [`report`]: the HTML report.
 //!
 //! # How it runs
 //!
@@ -26,8 +26,11 @@
 //! reducer and the client's merge of the reducers' top-Ns is exact. Ties
 //! are broken by key (bytewise ascending), everywhere.
 //!
-//! Reducer output lines are `section\tkey\tfigures…`; [`finish`] splits
-//! them into `OUT/<section>/part-r-NNNNN`.
+//! Reducers write each section as a named output (`MultipleOutputs`):
+//! `OUT/<section>/part-r-NNNNN`, lines `key\tfigures…`, committed with the
+//! job, so the TSV sections are complete when the job is (also with
+//! `--detach`); the main output is lazy, so there are no empty
+//! `OUT/part-r-*` files.
 
 pub mod finish;
 pub mod parse;
@@ -38,7 +41,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::engine::api::{Context, Job, JobConf, JobPaths, Mapper, Reducer, Values, NUM_REDUCES};
+use crate::engine::api::{
+    Context, Job, JobConf, JobPaths, Mapper, Reducer, Values, LAZY_OUTPUT, NUM_REDUCES,
+};
 use crate::engine::error::{EngineError, Result};
 use parse::{Format, JsonFields, Parsed, Parser};
 use sketch::Sketch;
@@ -287,6 +292,8 @@ impl Job for LogAnalysis {
         if paths.len() < 2 {
             return Err(usage());
         }
+        // Everything goes to named outputs (one directory per section).
+        conf.set(LAZY_OUTPUT, "true");
         if conf.get(NUM_REDUCES).is_none() {
             conf.set(NUM_REDUCES, DEFAULT_REDUCES);
         }
@@ -683,18 +690,10 @@ impl TopN {
             e.figures
                 .iter()
                 .for_each(|f| line.push_str(&format!("\t{f}")));
-            ctx.emit(&out_key(self.section, &e.key), line.as_bytes())?;
+            ctx.emit_named(self.section, &e.key, line.as_bytes())?;
         }
         Ok(())
     }
-}
-
-fn out_key(section: &str, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(section.len() + 1 + key.len());
-    k.extend_from_slice(section.as_bytes());
-    k.push(b'\t');
-    k.extend_from_slice(key);
-    k
 }
 
 /// `errors / requests` with four decimals, rounded half up, by integer
@@ -764,7 +763,7 @@ impl Reducer for LogReducer {
                 }
                 let how = if s.is_exact() { "exact" } else { "hll" };
                 let line = format!("{}\t{how}", s.estimate());
-                return ctx.emit(&out_key("distinct_clients", k), line.as_bytes());
+                return ctx.emit_named("distinct_clients", k, line.as_bytes());
             }
             code::EXAMPLE => {
                 while values.next_value().is_some() {}
@@ -773,7 +772,7 @@ impl Reducer for LogReducer {
                 }
                 if self.examples < EXAMPLES {
                     self.examples += 1;
-                    return ctx.emit(&out_key("unparsed_examples", k), b"");
+                    return ctx.emit_named("unparsed_examples", k, b"");
                 }
                 return Ok(());
             }
@@ -790,7 +789,7 @@ impl Reducer for LogReducer {
         }
         let s = &self.sums;
         let plain = |section: &str, ctx: &mut dyn Context| {
-            ctx.emit(&out_key(section, k), s[0].to_string().as_bytes())
+            ctx.emit_named(section, k, s[0].to_string().as_bytes())
         };
         match c {
             code::TOTALS => plain("totals", ctx),
@@ -808,7 +807,7 @@ impl Reducer for LogReducer {
                     s[3],
                     rate(s[2] + s[3], s[0])
                 );
-                ctx.emit(&out_key("time", k), line.as_bytes())
+                ctx.emit_named("time", k, line.as_bytes())
             }
             code::URL => {
                 self.top_urls.offer(s[0], k, &[s[1]]);
