@@ -33,19 +33,34 @@
 #                               dfs put/get of the same file, and create, stat and
 #                               delete of BENCH_FUSE_FILES (default 10000) small
 #                               files beside the same on a local directory
+#   scripts/bench.sh fuzz       every target of tusk-fuzz (path, webhdfs, rpc-decode,
+#                               rpc-namenode) for BENCH_FUZZ_SECS (default 60) each:
+#                               executions, executions/s and crashes, each crash
+#                               with its input and replay command; exit 1 on a crash
 #
 # Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
 # BENCH_FILES (default 1000000), BENCH_MR_SIZES (default "256 1024 2048"),
 # BENCH_TERA_MB (default 1024), BENCH_STREAM_MB (default 256),
-# BENCH_LOG_MB (default 1024), TUSK_BASE_PORT (default 31000).
+# BENCH_LOG_MB (default 1024), BENCH_FUZZ_SECS (default 60), BENCH_FUZZ_SEED
+# (default: the clock), TUSK_BASE_PORT (default 31000).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 what=${1:-storage}
-[[ $what == storage || $what == healing || $what == mapreduce || $what == streaming || $what == loganalysis || $what == fuse ]] ||
-  { echo "usage: $0 storage|healing|mapreduce|streaming|loganalysis|fuse" >&2; exit 1; }
+[[ $what == storage || $what == healing || $what == mapreduce || $what == streaming || $what == loganalysis || $what == fuse || $what == fuzz ]] ||
+  { echo "usage: $0 storage|healing|mapreduce|streaming|loganalysis|fuse|fuzz" >&2; exit 1; }
+
+# fuzz: no cluster, only the fuzzer (its own in-process namesystem). The
+# debug build on purpose: its overflow checks and debug assertions turn
+# arithmetic bugs into panics the fuzzer reports (dependencies are still
+# optimized, see [profile.dev.package."*"]).
+if [[ $what == fuzz ]]; then
+  cargo build -q -p tusk-fuzz
+  exec "$repo/target/debug/tusk-fuzz" --seconds "${BENCH_FUZZ_SECS:-60}" \
+    --seed "${BENCH_FUZZ_SEED:-$(date +%s)}"
+fi
 
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 NN_OPS=${BENCH_NN_OPS:-40000}
@@ -353,11 +368,18 @@ for r in 1 3; do
   get_s=$(timed bash -c "rm -f '$work/get.bin'; '$dfs' get /bench/r$r '$work/get.bin'")
   cmp -s "$src" "$work/get.bin" || { echo "bench: get of /bench/r$r differs from the source" >&2; exit 1; }
   rm -f "$work/get.bin"
+  # The same get with short-circuit local reads off (every byte through the
+  # datanode's ReadBlock stream); get_s above used the default (on).
+  getnet_s=$(timed bash -c "rm -f '$work/get.bin'; TUSK_SHORTCIRCUIT=0 '$dfs' get /bench/r$r '$work/get.bin'")
+  cmp -s "$src" "$work/get.bin" || { echo "bench: get of /bench/r$r differs from the source" >&2; exit 1; }
+  rm -f "$work/get.bin"
   eval "put$r=$(mbps "$put_s")"
   printf '%-34s %8s MB/s  %5sx cp  %5sx cp+sync\n' "dfs put, replication $r" "$(mbps "$put_s")" \
     "$(ratio "$cp_s" "$put_s")" "$(ratio "$cpsync_s" "$put_s")"
   printf '%-34s %8s MB/s  %5sx cat>file  %5sx cat>/dev/null\n' "dfs get (to a local file), repl. $r" "$(mbps "$get_s")" \
     "$(ratio "$catf_s" "$get_s")" "$(ratio "$cat_s" "$get_s")"
+  printf '%-34s %8s MB/s  %5sx cat>file  short-circuit on: %5sx faster\n' "dfs get, short-circuit off, repl. $r" \
+    "$(mbps "$getnet_s")" "$(ratio "$catf_s" "$getnet_s")" "$(ratio "$getnet_s" "$get_s")"
   printf '%-34s %8s MB/s  %5sx cat\n' "dfs cat > /dev/null, repl. $r" "$(mbps "$cat_dfs_s")" "$(ratio "$cat_s" "$cat_dfs_s")"
 done
 printf '%-34s %8s\n' "put replication 3 / replication 1" "$(ratio "$put3" "$put1")"

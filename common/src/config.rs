@@ -62,6 +62,7 @@ pub struct TuskConfig {
     pub datanode: DatanodeConfig,
     pub resourcemanager: ResourceManagerConfig,
     pub nodemanager: NodeManagerConfig,
+    pub limits: LimitsConfig,
 }
 
 /// `[cluster]`: settings every daemon of the cluster must agree on.
@@ -214,6 +215,12 @@ pub struct DatanodeConfig {
     /// keeps serving while at least one volume works; HDFS's default, 0,
     /// stops at the first failure.
     pub failed_volumes_tolerated: i64,
+    /// UNIX domain socket on which the datanode hands clients on its own host
+    /// the files of finalized replicas (short-circuit local reads, HDFS's
+    /// `dfs.domain.socket.path`); `None` = `<state_dir>/dn_socket`, `""` turns
+    /// it off. Clients find it through an entry named after the advertised
+    /// data address in the per-user rendezvous directory (docs/ARCHITECTURE.md).
+    pub domain_socket_path: Option<PathBuf>,
 }
 
 impl Default for DatanodeConfig {
@@ -233,6 +240,7 @@ impl Default for DatanodeConfig {
             scan_period: Dur(Duration::from_secs(3 * 7 * 24 * 3600)),
             volume_check_interval: Dur(Duration::from_secs(30)),
             failed_volumes_tolerated: -1,
+            domain_socket_path: None,
         }
     }
 }
@@ -334,6 +342,53 @@ impl Default for NodeManagerConfig {
             memory_check_interval: Dur(Duration::from_secs(1)),
             kill_grace: Dur(Duration::from_millis(250)),
         }
+    }
+}
+
+/// `[limits]`: what keeps every daemon's servers alive under abuse (huge
+/// messages, connections that never speak, slow headers, stream floods).
+/// Shared by all daemons of the cluster; applied by `tusk_common::net`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest RPC message a gRPC server decodes; a bigger one is refused
+    /// with OUT_OF_RANGE and the connection stays usable (Hadoop:
+    /// `ipc.maximum.data.length`, 128 MiB).
+    pub max_rpc_message_size: Size,
+    /// Concurrent calls (HTTP/2 streams) one gRPC connection may have open;
+    /// further calls wait at the client (Hadoop bounds calls per handler
+    /// queue instead: `ipc.server.handler.queue.size`).
+    pub rpc_max_concurrent_streams: u32,
+    /// A gRPC connection that has not sent its first bytes (the HTTP/2
+    /// preface) within this time is closed.
+    pub rpc_handshake_timeout: Dur,
+    /// Interval of HTTP/2 pings on an otherwise idle gRPC connection, and
+    /// how long an unanswered ping may wait before the connection is closed
+    /// (a peer that vanished without a FIN).
+    pub rpc_keepalive_interval: Dur,
+    pub rpc_keepalive_timeout: Dur,
+    /// An HTTP client must send a whole request header within this time,
+    /// else its connection is closed (slowloris; Jetty in Hadoop: 30-60 s).
+    pub http_header_read_timeout: Dur,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_rpc_message_size: Size(128 << 20),
+            rpc_max_concurrent_streams: 1024,
+            rpc_handshake_timeout: Dur(Duration::from_secs(20)),
+            rpc_keepalive_interval: Dur(Duration::from_secs(60)),
+            rpc_keepalive_timeout: Dur(Duration::from_secs(20)),
+            http_header_read_timeout: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// `max_rpc_message_size` as tonic takes it.
+    pub fn max_message(&self) -> usize {
+        usize::try_from(self.max_rpc_message_size.0).unwrap_or(usize::MAX)
     }
 }
 

@@ -4,7 +4,15 @@
 //! loop, so without the cut a stopped daemon would keep answering peers on
 //! connections opened before the stop (e.g. a datanode restarted on the
 //! same port, or a client that keeps a stream open).
+//!
+//! Both servers here also apply the `[limits]` of the config
+//! ([`LimitsConfig`]): a gRPC connection must send its preface within a
+//! time-out and is pinged while idle; an HTTP client must send each request
+//! header within a time-out. The per-message size limit is set on each
+//! tonic service (`max_decoding_message_size(limits.max_message())`).
 
+use crate::config::LimitsConfig;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,20 +28,25 @@ type KillFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 /// A TCP connection that fails every read and write once `kill` fires, so
 /// that tonic's connection tasks (which outlive the accept loop) end even
 /// when a peer keeps a stream open.
+/// It also fails reads when the peer has sent nothing at all within the
+/// handshake time-out (a connection opened and left silent).
 pub struct KillableIo {
     inner: TcpStream,
     kill: KillFuture,
     killed: bool,
+    /// Until the first byte arrives: when the peer must have spoken.
+    handshake: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl KillableIo {
-    fn new(inner: TcpStream, mut kill: watch::Receiver<bool>) -> Self {
+    fn new(inner: TcpStream, mut kill: watch::Receiver<bool>, handshake: Duration) -> Self {
         Self {
             inner,
             kill: Box::pin(async move {
                 let _ = kill.wait_for(|k| *k).await;
             }),
             killed: false,
+            handshake: Some(Box::pin(tokio::time::sleep(handshake))),
         }
     }
 
@@ -58,7 +71,24 @@ impl AsyncRead for KillableIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.check(cx)?;
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.handshake.is_some() {
+            if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+                self.handshake = None;
+            } else if res.is_pending()
+                && self
+                    .handshake
+                    .as_mut()
+                    .is_some_and(|h| h.as_mut().poll(cx).is_ready())
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "peer sent nothing within the handshake time-out",
+                )));
+            }
+        }
+        res
     }
 }
 
@@ -102,21 +132,55 @@ impl Connected for KillableIo {
     }
 }
 
+/// A gRPC server builder with the connection limits of `limits`: streams
+/// per connection, HTTP/2 keep-alive pings, TCP keep-alive. Add services
+/// (each with `max_decoding_message_size(limits.max_message())`) and pass
+/// the router to [`serve_grpc_with`].
+pub fn grpc_server(limits: &LimitsConfig) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(limits.rpc_max_concurrent_streams.max(1)))
+        .http2_keepalive_interval(Some(limits.rpc_keepalive_interval.0))
+        .http2_keepalive_timeout(Some(limits.rpc_keepalive_timeout.0))
+        .tcp_keepalive(Some(limits.rpc_keepalive_interval.0))
+}
+
+/// [`serve_grpc_with`] with the default limits.
+pub async fn serve_grpc(
+    router: Router,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+    what: &'static str,
+) {
+    serve_grpc_with(
+        router,
+        listener,
+        stop,
+        grace,
+        what,
+        &LimitsConfig::default(),
+    )
+    .await
+}
+
 /// Serves `router` until `stop` fires; then lets open calls finish for up to
 /// `grace` and cuts the connections that are left. `what` names the server
-/// in log lines.
-pub async fn serve_grpc(
+/// in log lines. A connection that sends nothing within
+/// `limits.rpc_handshake_timeout` is closed.
+pub async fn serve_grpc_with(
     router: Router,
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
     what: &'static str,
+    limits: &LimitsConfig,
 ) {
     let (kill_tx, kill_rx) = watch::channel(false);
+    let handshake = limits.rpc_handshake_timeout.0;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {
         s.map(|s| {
             let _ = s.set_nodelay(true);
-            KillableIo::new(s, kill_rx.clone())
+            KillableIo::new(s, kill_rx.clone(), handshake)
         })
     });
     let mut stop2 = stop.clone();
@@ -140,21 +204,86 @@ pub async fn serve_grpc(
     }
 }
 
-/// Serves an HTTP `router` (status pages, `/metrics`) until `stop` fires,
-/// letting open requests finish; failures are logged naming `what`.
+/// [`serve_http_with`] with the default limits.
 pub async fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+    what: &'static str,
+) {
+    serve_http_with(listener, router, stop, what, &LimitsConfig::default()).await
+}
+
+/// How long open HTTP requests may finish after `stop` before their
+/// connections are dropped.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves an HTTP `router` (WebHDFS, status pages, `/metrics`) until `stop`
+/// fires, letting open requests finish; failures are logged naming `what`.
+/// Each request carries the peer's `ConnectInfo<SocketAddr>`. A client that
+/// does not send a whole request header within
+/// `limits.http_header_read_timeout` has its connection closed (hyper's
+/// `header_read_timeout`, which `axum::serve` does not set).
+pub async fn serve_http_with(
     listener: TcpListener,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
     what: &'static str,
+    limits: &LimitsConfig,
 ) {
-    let res = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
-    if let Err(e) = res {
-        tracing::error!("{what} HTTP server failed: {e}");
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.http_header_read_timeout.0);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.rpc_keepalive_interval.0))
+        .keep_alive_timeout(limits.rpc_keepalive_timeout.0);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            conn = listener.accept() => match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!("{what} HTTP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, "{what} HTTP connection ended: {e}");
+            }
+        });
+    }
+    // Free the port at once (a restarted daemon may bind it again), then
+    // let open requests finish.
+    drop(listener);
+    if tokio::time::timeout(HTTP_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("{what} HTTP connections still open after {HTTP_GRACE:?} dropped");
     }
 }
 

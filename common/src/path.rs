@@ -11,6 +11,8 @@ pub const MAX_COMPONENT_LEN: usize = 255;
 /// HDFS's default `dfs.namenode.fs-limits.max-directory-items` is 1,048,576;
 /// we keep the same maximum depth as HDFS (`INodeDirectory` max path depth 1000).
 pub const MAX_DEPTH: usize = 1000;
+/// HDFS's `MAX_PATH_LENGTH` (bytes of the whole path), checked with the depth.
+pub const MAX_PATH_LEN: usize = 8000;
 
 /// Why a path is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +29,9 @@ pub enum PathError {
     TooLong { path: String, len: usize },
     #[error("{0}: path is too deep")]
     TooDeep(String),
+    /// `path` is the first 64 bytes of the path, then `…`.
+    #[error("{path}: path of {len} bytes exceeds the limit of {MAX_PATH_LEN}")]
+    PathTooLong { path: String, len: usize },
 }
 
 /// Checks that `path` is already a valid, normalized absolute path.
@@ -42,6 +47,16 @@ pub fn validate(path: &str) -> Result<(), PathError> {
     }
     if path == "/" {
         return Ok(());
+    }
+    if path.len() > MAX_PATH_LEN {
+        let mut cut = 64;
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Err(PathError::PathTooLong {
+            path: format!("{}…", &path[..cut]),
+            len: path.len(),
+        });
     }
     let mut depth = 0;
     for c in path[1..].split('/') {
@@ -154,6 +169,18 @@ mod tests {
         let long = format!("/{}", "x".repeat(256));
         assert!(matches!(validate(&long), Err(PathError::TooLong { .. })));
         assert!(validate(&format!("/{}", "x".repeat(255))).is_ok());
+        let deep = "/d".repeat(MAX_DEPTH);
+        assert!(validate(&deep).is_ok());
+        assert!(matches!(
+            validate(&format!("{deep}/d")),
+            Err(PathError::TooDeep(_))
+        ));
+        let component = format!("/{}", "x".repeat(199));
+        assert!(validate(&component.repeat(MAX_PATH_LEN / 200)).is_ok());
+        assert!(matches!(
+            validate(&component.repeat(MAX_PATH_LEN / 200 + 1)),
+            Err(PathError::PathTooLong { .. })
+        ));
     }
 
     #[test]

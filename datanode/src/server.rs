@@ -11,22 +11,25 @@ use tokio::sync::watch;
 use tusk_proto::data_transfer_server::DataTransferServer;
 
 /// Serves DataTransfer until `stop` fires; then lets open streams finish for
-/// up to `grace` and kills the connections that are left.
+/// up to `grace` and kills the connections that are left. Connection limits
+/// and the message size cap come from `[limits]`.
 pub(crate) async fn serve_data(
     node: Arc<Node>,
     listener: TcpListener,
     stop: watch::Receiver<bool>,
     grace: Duration,
+    limits: tusk_common::config::LimitsConfig,
 ) {
     let rpc = node.metrics.rpc.clone();
     let svc = DataTransferServer::new(DataTransferService { node })
-        .max_decoding_message_size(MAX_MESSAGE)
+        .max_decoding_message_size(limits.max_message().min(MAX_MESSAGE))
         .max_encoding_message_size(MAX_MESSAGE);
-    let router = tonic::transport::Server::builder()
+    let router = tusk_common::net::grpc_server(&limits)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         // Whole 64 KiB packets in one HTTP/2 frame instead of four.
         .max_frame_size(MAX_FRAME)
         .add_service(rpc.wrap(svc));
-    tusk_common::net::serve_grpc(router, listener, stop, grace, "data transfer").await;
+    tusk_common::net::serve_grpc_with(router, listener, stop, grace, "data transfer", &limits)
+        .await;
 }

@@ -24,21 +24,17 @@ pub fn router(state: Arc<NamenodeState>) -> Router {
         .merge(crate::webhdfs::router(state))
 }
 
-/// Serves on `listener` until `shutdown` turns true.
+/// Serves on `listener` until `shutdown` turns true, with the HTTP limits
+/// of `[limits]`. Every request carries the peer address (`ConnectInfo`):
+/// WebHDFS redirects to the datanode nearest the caller.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<NamenodeState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    limits: &tusk_common::config::LimitsConfig,
 ) -> std::io::Result<()> {
-    // The peer address lets WebHDFS redirect to the datanode nearest the caller.
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await
+    tusk_common::net::serve_http_with(listener, router(state), shutdown, "namenode", limits).await;
+    Ok(())
 }
 
 async fn health() -> &'static str {

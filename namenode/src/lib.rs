@@ -13,6 +13,9 @@
 //! - [`fsn`]: the namesystem — every operation as a plain synchronous method
 //!   over domain types, permission checks included. The core of the crate.
 //! - [`permission`]: HDFS permission rules (owner/group/other, sticky bit).
+//! - [`quota`]: name and space quotas — the quota directories' cached usage,
+//!   the checks, and how a batch changes the usage (applied by
+//!   [`namespace::Namespace::commit`]); the operations are in `fsn_quota.rs`.
 //! - [`blockmap`]: block → replicas, corrupt replicas, under-replicated query.
 //! - [`datanodes`]: registration, heartbeats, liveness, topology (racks),
 //!   queued commands.
@@ -50,6 +53,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod permission;
 pub mod placement;
+pub mod quota;
 pub mod recovery;
 pub mod replication;
 pub mod rpc;
@@ -172,17 +176,17 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         shutdown_rx.clone(),
     ));
     let rpc = {
-        let (st, rx) = (state.clone(), shutdown_rx.clone());
+        let (st, rx, limits) = (state.clone(), shutdown_rx.clone(), cfg.limits.clone());
         tokio::spawn(async move {
-            if let Err(e) = rpc::serve(rpc_listener, st, rx).await {
+            if let Err(e) = rpc::serve(rpc_listener, st, rx, &limits).await {
                 tracing::error!(error = %e, "RPC server failed");
             }
         })
     };
     let http = {
-        let (st, rx) = (state.clone(), shutdown_rx);
+        let (st, rx, limits) = (state.clone(), shutdown_rx, cfg.limits.clone());
         tokio::spawn(async move {
-            if let Err(e) = http::serve(http_listener, st, rx).await {
+            if let Err(e) = http::serve(http_listener, st, rx, &limits).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         })

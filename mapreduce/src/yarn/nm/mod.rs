@@ -310,13 +310,16 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
     workers.spawn("heartbeat", |stop| {
         link::run(nm.clone(), tracker, registered_tx, stop)
     });
-    workers.spawn("rpc-server", |stop| rpc::serve(nm.clone(), rpc_l, stop));
+    let limits = cfg.limits.clone();
+    workers.spawn("rpc-server", |stop| {
+        rpc::serve(nm.clone(), rpc_l, stop, limits.clone())
+    });
     workers.spawn("shuffle-server", |stop| {
-        shuffle::serve(nm.clone(), shuffle_l, stop)
+        shuffle::serve(nm.clone(), shuffle_l, stop, limits.clone())
     });
     let router = http::router(nm.clone());
-    workers.spawn("http-server", |stop| {
-        tusk_common::net::serve_http(http_l, router, stop, "node manager")
+    workers.spawn("http-server", |stop| async move {
+        tusk_common::net::serve_http_with(http_l, router, stop, "node manager", &limits).await
     });
 
     let state_dir = c.state_dir.clone().unwrap_or_else(|| nm.local_dir.clone());

@@ -17,21 +17,27 @@ pub(crate) struct ContainerManagerService {
     nm: Arc<Nm>,
 }
 
-pub(crate) async fn serve(nm: Arc<Nm>, listener: TcpListener, stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    nm: Arc<Nm>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    limits: tusk_common::config::LimitsConfig,
+) {
     let rpc = nm.metrics.rpc.clone();
-    let router = tonic::transport::Server::builder().add_service(
+    let router = tusk_common::net::grpc_server(&limits).add_service(
         rpc.wrap(
             ContainerManagerServer::new(ContainerManagerService { nm })
-                .max_decoding_message_size(64 << 20)
+                .max_decoding_message_size(limits.max_message())
                 .max_encoding_message_size(256 << 20),
         ),
     );
-    crate::yarn::net::serve_grpc(
+    crate::yarn::net::serve_grpc_with(
         router,
         listener,
         stop,
         Duration::from_secs(1),
         "container manager",
+        &limits,
     )
     .await;
 }

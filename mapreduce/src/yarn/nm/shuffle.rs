@@ -22,11 +22,25 @@ pub(crate) struct ShuffleService {
     nm: Arc<Nm>,
 }
 
-pub(crate) async fn serve(nm: Arc<Nm>, listener: TcpListener, stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    nm: Arc<Nm>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    limits: tusk_common::config::LimitsConfig,
+) {
     let rpc = nm.metrics.rpc.clone();
-    let router = tonic::transport::Server::builder()
-        .add_service(rpc.wrap(ShuffleServer::new(ShuffleService { nm })));
-    crate::yarn::net::serve_grpc(router, listener, stop, Duration::from_secs(3), "shuffle").await;
+    let router = tusk_common::net::grpc_server(&limits).add_service(rpc.wrap(
+        ShuffleServer::new(ShuffleService { nm }).max_decoding_message_size(limits.max_message()),
+    ));
+    crate::yarn::net::serve_grpc_with(
+        router,
+        listener,
+        stop,
+        Duration::from_secs(3),
+        "shuffle",
+        &limits,
+    )
+    .await;
 }
 
 #[tonic::async_trait]

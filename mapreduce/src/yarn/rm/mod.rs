@@ -168,10 +168,13 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
     });
 
     let mut workers = Workers::new("resource manager");
-    workers.spawn("rpc-server", |stop| rpc::serve(rm.clone(), rpc_l, stop));
+    let limits = cfg.limits.clone();
+    workers.spawn("rpc-server", |stop| {
+        rpc::serve(rm.clone(), rpc_l, stop, limits.clone())
+    });
     let router = http::router(rm.clone());
-    workers.spawn("http-server", |stop| {
-        tusk_common::net::serve_http(http_l, router, stop, "resource manager")
+    workers.spawn("http-server", |stop| async move {
+        tusk_common::net::serve_http_with(http_l, router, stop, "resource manager", &limits).await
     });
     let every = settings
         .heartbeat_interval

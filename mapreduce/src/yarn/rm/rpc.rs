@@ -19,21 +19,28 @@ pub(crate) struct RmService {
     rm: Arc<Rm>,
 }
 
-pub(crate) async fn serve(rm: Arc<Rm>, listener: TcpListener, stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    rm: Arc<Rm>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    limits: tusk_common::config::LimitsConfig,
+) {
     let m = rm.rpc.clone();
     let svc = RmService { rm };
-    let router = tonic::transport::Server::builder()
-        .add_service(m.wrap(ResourceTrackerServer::new(svc.clone())))
+    let max = limits.max_message();
+    let router = tusk_common::net::grpc_server(&limits)
+        .add_service(m.wrap(ResourceTrackerServer::new(svc.clone()).max_decoding_message_size(max)))
         .add_service(
-            m.wrap(ApplicationClientServer::new(svc.clone()).max_decoding_message_size(64 << 20)),
+            m.wrap(ApplicationClientServer::new(svc.clone()).max_decoding_message_size(max)),
         )
-        .add_service(m.wrap(ApplicationMasterServer::new(svc).max_decoding_message_size(64 << 20)));
-    crate::yarn::net::serve_grpc(
+        .add_service(m.wrap(ApplicationMasterServer::new(svc).max_decoding_message_size(max)));
+    crate::yarn::net::serve_grpc_with(
         router,
         listener,
         stop,
         Duration::from_secs(1),
         "resource manager RPC",
+        &limits,
     )
     .await;
 }
