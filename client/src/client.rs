@@ -25,6 +25,11 @@ pub(crate) type DnClient = DataTransferClient<Channel>;
 /// Largest message the client accepts (listings of 1000 entries, data chunks).
 const MAX_MESSAGE: usize = 64 << 20;
 
+/// [`DfsClient::set_quota`]: clear this quota (HDFS `QUOTA_RESET`).
+pub const QUOTA_RESET: i64 = -1;
+/// [`DfsClient::set_quota`]: leave this quota as it is (HDFS `QUOTA_DONT_SET`).
+pub const QUOTA_DONT_SET: i64 = i64::MAX;
+
 /// Puts the caller's user name on every namenode call.
 #[derive(Clone)]
 pub(crate) struct UserInterceptor(MetadataValue<Ascii>);
@@ -405,6 +410,25 @@ impl DfsClient {
             })
             .await?;
         Ok(r.is_file)
+    }
+
+    /// HDFS `setQuota` (superuser only): `ns_quota` limits the names
+    /// (files + directories, the directory itself included) under `path`,
+    /// `space_quota` the bytes of all replicas. Each value: the new quota,
+    /// [`QUOTA_RESET`] to clear it, or [`QUOTA_DONT_SET`] to leave it.
+    pub async fn set_quota(&self, path: &str, ns_quota: i64, space_quota: i64) -> Result<()> {
+        let p = self.resolve(path)?;
+        let req = pb::SetQuotaRequest {
+            path: p.clone(),
+            ns_quota,
+            space_quota,
+        };
+        self.nn_call(&p, |mut c| {
+            let r = req.clone();
+            async move { c.set_quota(r).await }
+        })
+        .await?;
+        Ok(())
     }
 
     /// Sets modification and/or access time (ms since the epoch; `None` =

@@ -158,7 +158,7 @@ impl DfsError {
             DfsError::NotEmpty { .. } => "Directory is not empty".into(),
             DfsError::InvalidPath { msg, .. } => format!("Invalid path: {msg}"),
             DfsError::Lease { msg, .. } => msg.clone(),
-            DfsError::QuotaExceeded { msg, .. } => format!("Quota exceeded: {msg}"),
+            DfsError::QuotaExceeded { msg, .. } => msg.clone(),
             DfsError::Io { source, .. } => io_cause(source),
             other => other.to_string(),
         }
@@ -203,7 +203,9 @@ impl From<tusk_common::path::PathError> for DfsError {
         use tusk_common::path::PathError as P;
         let path = match &e {
             P::NotAbsolute(p) | P::Empty(p) | P::Nul(p) | P::TooDeep(p) => p.clone(),
-            P::BadComponent { path, .. } | P::TooLong { path, .. } => path.clone(),
+            P::BadComponent { path, .. }
+            | P::TooLong { path, .. }
+            | P::PathTooLong { path, .. } => path.clone(),
         };
         let full = e.to_string();
         let msg = full

@@ -501,6 +501,12 @@ impl ClientProtocol for FakeNn {
     ) -> Result<Response<pb::BalancerResponse>, Status> {
         unimpl()
     }
+    async fn set_quota(
+        &self,
+        _: Request<pb::SetQuotaRequest>,
+    ) -> Result<Response<pb::SetQuotaResponse>, Status> {
+        unimpl()
+    }
 }
 
 // ---------------------------------------------------------------- harness

@@ -28,6 +28,8 @@ pub fn error_class(e: &NnError) -> (Code, &'static str) {
             Code::FailedPrecondition,
             "MaxDirectoryItemsExceededException",
         ),
+        NnError::NsQuotaExceeded(_) => (Code::ResourceExhausted, "NSQuotaExceededException"),
+        NnError::DsQuotaExceeded(_) => (Code::ResourceExhausted, "DSQuotaExceededException"),
         NnError::Storage(_) => (Code::Internal, "IOException"),
         NnError::ShuttingDown => (Code::Unavailable, "IOException"),
     }

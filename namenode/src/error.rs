@@ -61,6 +61,12 @@ pub enum NnError {
     /// `MaxDirectoryItemsExceededException`.
     #[error("{0}")]
     TooManyItems(String),
+    /// A name quota would be exceeded: RESOURCE_EXHAUSTED, `NSQuotaExceededException`.
+    #[error("{0}")]
+    NsQuotaExceeded(String),
+    /// A space quota would be exceeded: RESOURCE_EXHAUSTED, `DSQuotaExceededException`.
+    #[error("{0}")]
+    DsQuotaExceeded(String),
     /// The storage layer failed: INTERNAL, `IOException`.
     #[error("{0}")]
     Storage(String),

@@ -865,6 +865,10 @@ impl FsNamesystem {
         let parent_path = ip.prefix(existing - 1);
         permission::check(caller, &parent, &parent_path, WRITE | EXECUTE)?;
         self.check_dir_items(&parent, &parent_path)?;
+        self.verify_quota_path(
+            &ip.inodes[..existing],
+            (ip.comps.len() + 1 - existing) as u64,
+        )?;
         let now = now_ms();
         let mut txn = Txn::default();
         let perm = perm & 0o7777;
@@ -957,6 +961,7 @@ impl FsNamesystem {
             permission::check_sticky(caller, &deepest, &deepest_path, existing, path)?;
         } else {
             self.check_dir_items(&deepest, &deepest_path)?;
+            self.verify_quota_path(&ip.inodes[..existing_n], missing_dirs as u64 + 1)?;
         }
         let dir_names = &ip.comps[existing_n - 1..ip.comps.len() - 1];
         let mut parent = self.make_dirs(&mut txn, caller, deepest, dir_names, &|_| 0o755, nowms);
@@ -1016,8 +1021,10 @@ impl FsNamesystem {
             )));
         }
         self.check_safemode(&format!("Cannot append to file {path}"))?;
+        let before = inode.clone();
         inode.client_name = client.to_string();
         inode.sha256.clear();
+        self.verify_quota(inode.parent, 0, self.file_growth(&before, &inode, &[]))?;
         let mut txn = Txn::default();
         txn.put_inode(&inode);
         txn.put_uc(inode.id, client);
@@ -1086,6 +1093,7 @@ impl FsNamesystem {
                 })
             }
             Plan::New { commit } => {
+                self.verify_add_block(&inode, commit)?;
                 let mut txn = Txn::default();
                 if let Some(p) = commit {
                     self.commit_block(&mut inode, p, &mut txn)?;
@@ -1343,6 +1351,7 @@ impl FsNamesystem {
         } else if dst_parent.id != src_parent.id {
             self.check_dir_items(&dst_parent, &dst_parent_path)?;
         }
+        self.verify_rename(&node, src_parent.id, dst_parent.id, existing.as_ref())?;
         let now = now_ms();
         if let Some(e) = &existing {
             self.drop_inode(e, &mut txn);
@@ -1495,7 +1504,9 @@ impl FsNamesystem {
             return Ok(false);
         }
         permission::check(caller, &inode, path, WRITE)?;
+        let before = inode.clone();
         inode.replication = replication;
+        self.verify_quota(inode.parent, 0, self.file_growth(&before, &inode, &[]))?;
         let mut txn = Txn::default();
         for b in &inode.blocks {
             if let Some(info) = self.blocks.get_mut(b.id) {
@@ -1751,6 +1762,9 @@ impl FsNamesystem {
 
 #[path = "fsn_heal.rs"]
 mod heal;
+
+#[path = "fsn_quota.rs"]
+pub mod quota_ops;
 
 #[path = "fsn_lease.rs"]
 pub mod lease;

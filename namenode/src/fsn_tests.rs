@@ -740,3 +740,250 @@ fn absurd_lengths_do_not_panic() {
     );
     assert_eq!(f.content_summary(&r, "/").unwrap().space_consumed, u64::MAX);
 }
+
+// ------------------------------------------------------------ quotas
+
+const MB: u64 = 1 << 20;
+
+/// The cached usage of a quota directory agrees with a fresh walk.
+fn quota_usage(f: &FsNamesystem, path: &str) -> (u64, u64) {
+    let q = f.quota_of(&root(), path).unwrap().expect("a quota dir");
+    let ip = f.resolve(path).unwrap();
+    let walked = crate::quota::subtree_usage(&f.ns, ip.last().unwrap()).unwrap();
+    assert_eq!((q.ns_used, q.ds_used), walked, "cached usage of {path}");
+    walked
+}
+
+/// Writes a closed file of `len` bytes in one block (replication `repl`).
+fn write_file(f: &mut FsNamesystem, path: &str, repl: u32, len: u64) -> NnResult<()> {
+    let a = CreateArgs {
+        replication: repl,
+        ..create_args(path, "w")
+    };
+    f.create(&root(), &a, Instant::now())?;
+    let b = add_block(f, path, "w", None)?.block;
+    let b = Block {
+        num_bytes: len,
+        ..b
+    };
+    f.block_received_and_deleted("dn0", &[b], &[]);
+    assert!(f.complete(path, "w", 0, Some(b), b"").unwrap());
+    Ok(())
+}
+
+#[test]
+fn name_quota_counts_files_and_dirs_and_refuses_before_changing_anything() {
+    let (mut f, _) = new_fsn();
+    let r = root();
+    f.mkdirs(&r, "/q", 0o755, false).unwrap();
+    f.set_quota(&r, "/q", 3, quota_ops::QUOTA_DONT_SET).unwrap();
+    assert_eq!(quota_usage(&f, "/q"), (1, 0));
+    f.mkdirs(&r, "/q/a", 0o755, false).unwrap();
+    touch(&mut f, &r, "/q/f");
+    assert_eq!(quota_usage(&f, "/q"), (3, 0));
+    let e = f
+        .create(&r, &create_args("/q/g", "c"), Instant::now())
+        .unwrap_err();
+    assert!(matches!(e, NnError::NsQuotaExceeded(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "The NameSpace quota (directories and files) of directory /q is exceeded: quota=3 file count=4"
+    );
+    // mkdir -p of two levels: refused whole, nothing created.
+    assert!(matches!(
+        f.mkdirs(&r, "/q/x/y", 0o755, true),
+        Err(NnError::NsQuotaExceeded(_))
+    ));
+    assert!(f.get_file_info(&r, "/q/x").unwrap().is_none());
+    // A deeper path is checked against the quota above it.
+    assert!(matches!(
+        f.mkdirs(&r, "/q/a/b", 0o755, false),
+        Err(NnError::NsQuotaExceeded(_))
+    ));
+    assert_eq!(quota_usage(&f, "/q"), (3, 0));
+    // Deleting frees names; clearing lifts the limit.
+    f.delete(&r, "/q/f", false).unwrap();
+    touch(&mut f, &r, "/q/g");
+    f.set_quota(&r, "/q", -1, quota_ops::QUOTA_DONT_SET)
+        .unwrap();
+    assert!(f.quota_of(&r, "/q").unwrap().is_none());
+    touch(&mut f, &r, "/q/h");
+    // The superuser is not exempt, and only the superuser sets quotas.
+    f.set_quota(&r, "/q", 4, -1).unwrap();
+    assert!(matches!(
+        f.mkdirs(&r, "/q/z", 0o755, false),
+        Err(NnError::NsQuotaExceeded(_))
+    ));
+    let bob = user("bob", &[]);
+    let e = f.set_quota(&bob, "/q", 100, -1).unwrap_err();
+    assert!(matches!(e, NnError::PermissionDenied(_)), "{e:?}");
+    assert!(matches!(
+        f.set_quota(&r, "/q/g", 5, -1),
+        Err(NnError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.set_quota(&r, "/q", 0, -1),
+        Err(NnError::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn space_quota_charges_whole_blocks_at_add_block_and_corrects_at_completion() {
+    let (mut f, _) = new_fsn();
+    let r = root();
+    add_datanodes(&mut f, 3);
+    f.mkdirs(&r, "/s", 0o755, false).unwrap();
+    f.set_quota(&r, "/s", quota_ops::QUOTA_DONT_SET, (5 * MB) as i64)
+        .unwrap();
+    // Replication 3, block size 1 MiB: a new block is charged 3 MiB.
+    f.create(&r, &create_args("/s/f", "c"), Instant::now())
+        .unwrap();
+    let b1 = add_block(&mut f, "/s/f", "c", None).unwrap().block;
+    assert_eq!(quota_usage(&f, "/s"), (2, 3 * MB));
+    // The next block would make 3 MiB (b1 full) + 3 MiB: refused, and the
+    // first block stays open (nothing changed).
+    let full = Block {
+        num_bytes: MB,
+        ..b1
+    };
+    let e = add_block(&mut f, "/s/f", "c", Some(full)).unwrap_err();
+    assert!(matches!(e, NnError::DsQuotaExceeded(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "The DiskSpace quota of /s is exceeded: quota = 5242880 B = 5 MB but diskspace consumed = 6291456 B = 6 MB"
+    );
+    assert_eq!(quota_usage(&f, "/s"), (2, 3 * MB));
+    assert!(!f.block_complete(b1.id));
+    // Completing with 100 bytes corrects the charge to 300.
+    let done = Block {
+        num_bytes: 100,
+        ..b1
+    };
+    f.block_received_and_deleted("dn0", &[done], &[]);
+    assert!(f.complete("/s/f", "c", 0, Some(done), b"").unwrap());
+    assert_eq!(quota_usage(&f, "/s"), (2, 300));
+    // setrep raising beyond the quota is refused; lowering is fine.
+    assert!(f.set_replication(&r, "/s/f", 10).is_ok()); // 1000 bytes
+    assert_eq!(quota_usage(&f, "/s"), (2, 1000));
+    write_file(&mut f, "/s/g", 1, 4 * MB).unwrap(); // 4 MiB + 1000
+    let e = f.set_replication(&r, "/s/g", 2).unwrap_err();
+    assert!(matches!(e, NnError::DsQuotaExceeded(_)), "{e:?}");
+    assert_eq!(f.get_file_info(&r, "/s/g").unwrap().unwrap().replication, 1);
+    f.set_replication(&r, "/s/f", 1).unwrap();
+    assert_eq!(quota_usage(&f, "/s"), (3, 4 * MB + 100));
+    // Append reopens without a charge; its new block is charged and refused.
+    f.append(&r, "/s/f", "a", Instant::now()).unwrap();
+    assert_eq!(quota_usage(&f, "/s"), (3, 4 * MB + 100));
+    assert!(matches!(
+        add_block(&mut f, "/s/f", "a", None),
+        Err(NnError::DsQuotaExceeded(_))
+    ));
+    assert!(f.complete("/s/f", "a", 0, None, b"").unwrap());
+    // Deleting frees the space.
+    f.delete(&r, "/s/g", false).unwrap();
+    assert_eq!(quota_usage(&f, "/s"), (2, 100));
+}
+
+#[test]
+fn rename_checks_the_destination_and_frees_the_source() {
+    let (mut f, _) = new_fsn();
+    let r = root();
+    add_datanodes(&mut f, 3);
+    for d in ["/full", "/roomy", "/out/deep"] {
+        f.mkdirs(&r, d, 0o755, true).unwrap();
+    }
+    f.set_quota(&r, "/full", 2, -1).unwrap();
+    f.set_quota(&r, "/roomy", 100, (2 * MB) as i64).unwrap();
+    touch(&mut f, &r, "/full/one");
+    write_file(&mut f, "/out/deep/big", 3, MB).unwrap(); // 3 MiB
+    touch(&mut f, &r, "/out/small");
+    // Into a full name quota: refused, nothing moved.
+    let e = f
+        .rename(&r, "/out/small", "/full/small", false)
+        .unwrap_err();
+    assert!(matches!(e, NnError::NsQuotaExceeded(_)), "{e:?}");
+    assert!(f.get_file_info(&r, "/out/small").unwrap().is_some());
+    // A directory brings its whole tree: 2 names and 3 MiB > 2 MiB.
+    let e = f.rename(&r, "/out/deep", "/roomy", false).unwrap_err();
+    assert!(matches!(e, NnError::DsQuotaExceeded(_)), "{e:?}");
+    f.rename(&r, "/out/small", "/roomy/small", false).unwrap();
+    assert_eq!(quota_usage(&f, "/roomy"), (2, 0));
+    // Out of a quota directory frees its names; within it changes nothing.
+    f.rename(&r, "/full/one", "/out/one", false).unwrap();
+    assert_eq!(quota_usage(&f, "/full"), (1, 0));
+    f.rename(&r, "/roomy/small", "/roomy/renamed", false)
+        .unwrap();
+    assert_eq!(quota_usage(&f, "/roomy"), (2, 0));
+    // Nested quota directories move with their usage.
+    f.mkdirs(&r, "/roomy/inner", 0o755, false).unwrap();
+    f.set_quota(&r, "/roomy/inner", 10, -1).unwrap();
+    touch(&mut f, &r, "/roomy/inner/x");
+    f.rename(&r, "/roomy/inner", "/out/inner", false).unwrap();
+    assert_eq!(quota_usage(&f, "/roomy"), (2, 0));
+    assert_eq!(quota_usage(&f, "/out/inner"), (2, 0));
+    // Deleting a quota directory drops its quota record.
+    f.delete(&r, "/out/inner", true).unwrap();
+    f.mkdirs(&r, "/out/inner", 0o755, false).unwrap();
+    assert!(f.quota_of(&r, "/out/inner").unwrap().is_none());
+    assert_eq!(f.ns.quotas().len(), 2);
+}
+
+#[test]
+fn quotas_and_usage_survive_a_restart() {
+    let (mut f, store) = new_fsn();
+    let r = root();
+    add_datanodes(&mut f, 3);
+    f.mkdirs(&r, "/p/sub", 0o755, true).unwrap();
+    f.set_quota(&r, "/p", 10, (20 * MB) as i64).unwrap();
+    f.set_quota(&r, "/p/sub", 3, -1).unwrap();
+    write_file(&mut f, "/p/sub/a", 2, 1000).unwrap();
+    f.create(&r, &create_args("/p/open", "w"), Instant::now())
+        .unwrap();
+    add_block(&mut f, "/p/open", "w", None).unwrap(); // charged 3 MiB
+    let before = (quota_usage(&f, "/p"), quota_usage(&f, "/p/sub"));
+    assert_eq!(before, ((4, 2000 + 3 * MB), (2, 2000)));
+    drop(f);
+
+    let mut f = open_with(store, "");
+    assert_eq!((quota_usage(&f, "/p"), quota_usage(&f, "/p/sub")), before);
+    let q = f.quota_of(&r, "/p").unwrap().unwrap();
+    assert_eq!((q.ns_quota, q.ds_quota), (10, (20 * MB) as i64));
+    f.leave_safe_mode();
+    touch(&mut f, &r, "/p/sub/b");
+    assert!(matches!(
+        f.mkdirs(&r, "/p/sub/c", 0o755, false),
+        Err(NnError::NsQuotaExceeded(_))
+    ));
+}
+
+#[test]
+fn lease_recovery_corrects_the_space_charge() {
+    let (mut f, _) = new_fsn();
+    let r = root();
+    add_datanodes(&mut f, 3);
+    f.mkdirs(&r, "/l", 0o755, false).unwrap();
+    f.set_quota(&r, "/l", -1, (10 * MB) as i64).unwrap();
+    f.create(&r, &create_args("/l/f", "gone"), Instant::now())
+        .unwrap();
+    add_block(&mut f, "/l/f", "gone", None).unwrap();
+    assert_eq!(quota_usage(&f, "/l"), (2, 3 * MB));
+    let later = Instant::now() + Duration::from_secs(7200);
+    let (closed, rec) = f.recover_lease("/l/f", "admin", later).unwrap();
+    assert!(!closed);
+    let rec = rec.expect("a block recovery");
+    f.commit_block_synchronization(
+        &rec,
+        &lease::RecoveryOutcome::Finalized {
+            len: 10,
+            nodes: vec!["dn0".into()],
+        },
+    )
+    .unwrap();
+    assert!(
+        !f.get_file_info(&r, "/l/f")
+            .unwrap()
+            .unwrap()
+            .under_construction
+    );
+    assert_eq!(quota_usage(&f, "/l"), (2, 30));
+}

@@ -10,10 +10,12 @@
 //! | `b` block id (u64 BE)          | [`BlockRecord`] (fixed 29 bytes)           |
 //! | `u` inode id (u64 BE)          | lease holder (client name) of an open file |
 //! | `m` counter name               | u64 BE                                     |
+//! | `q` directory id (u64 BE)      | name quota, space quota (i64 BE each; -1 = none) |
 //!
 //! Directory entries sort by name bytewise under their parent's prefix, which
 //! gives paged listings for free. Nothing here is cached: the namespace lives
-//! in the store, not in RAM.
+//! in the store, not in RAM — except the usage of quota directories
+//! ([`crate::quota`]), rebuilt at open and kept current by [`Namespace::commit`].
 
 use crate::error::NnResult;
 use crate::store::{Batch, KvStore};
@@ -62,6 +64,14 @@ pub fn uc_key(inode: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
     k.push(b'u');
     k.extend_from_slice(&inode.to_be_bytes());
+    k
+}
+
+/// Where a directory's quotas are kept (only directories that have one).
+pub fn quota_key(dir: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(b'q');
+    k.extend_from_slice(&dir.to_be_bytes());
     k
 }
 
@@ -244,6 +254,8 @@ pub struct Namespace {
     counters: Counters,
     /// Counters as last written, to skip rewriting unchanged ones.
     written: Counters,
+    /// Quota directories with their cached usage (see [`crate::quota`]).
+    quotas: crate::quota::Quotas,
 }
 
 impl Namespace {
@@ -259,6 +271,7 @@ impl Namespace {
             store,
             counters: Counters::default(),
             written: Counters::default(),
+            quotas: crate::quota::Quotas::default(),
         };
         let formatted = if ns.store.get(&inode_key(ROOT_ID))?.is_none() {
             let root = Inode {
@@ -294,6 +307,7 @@ impl Namespace {
             false
         };
         ns.written = ns.counters;
+        ns.quotas = crate::quota::Quotas::load(&ns)?;
         Ok((ns, formatted))
     }
 
@@ -307,6 +321,45 @@ impl Namespace {
 
     pub fn counters_mut(&mut self) -> &mut Counters {
         &mut self.counters
+    }
+
+    pub fn quotas(&self) -> &crate::quota::Quotas {
+        &self.quotas
+    }
+
+    /// Sets or clears (both `NONE`) a directory's quotas, durably in `txn`
+    /// (applied by the caller's commit), and its cached usage.
+    pub fn set_quota(
+        &mut self,
+        txn: &mut Txn,
+        dir: &Inode,
+        ns_quota: i64,
+        ds_quota: i64,
+    ) -> NnResult<()> {
+        use crate::quota::{DirQuota, NONE};
+        if ns_quota == NONE && ds_quota == NONE {
+            txn.batch.delete(quota_key(dir.id));
+            self.quotas.remove(dir.id);
+        } else {
+            let (ns_used, ds_used) = match self.quotas.get(dir.id) {
+                Some(q) => (q.ns_used, q.ds_used),
+                None => crate::quota::subtree_usage(self, dir)?,
+            };
+            txn.batch.put(
+                quota_key(dir.id),
+                crate::quota::encode_record(ns_quota, ds_quota),
+            );
+            self.quotas.set(
+                dir.id,
+                DirQuota {
+                    ns_quota,
+                    ds_quota,
+                    ns_used,
+                    ds_used,
+                },
+            );
+        }
+        Ok(())
     }
 
     pub fn alloc_inode_id(&mut self) -> u64 {
@@ -414,8 +467,21 @@ impl Namespace {
         if txn.batch.is_empty() {
             return Ok(());
         }
+        // Quota usage follows every inode the batch writes (no-op without quotas).
+        let tracked = if self.quotas.is_empty() {
+            None
+        } else {
+            let t = crate::quota::track(self, &txn.batch)?;
+            for id in &t.removed {
+                txn.batch.delete(quota_key(*id));
+            }
+            Some(t)
+        };
         self.store.apply(txn.batch)?;
         self.written = self.counters;
+        if let Some(t) = tracked {
+            crate::quota::apply(&mut self.quotas, t);
+        }
         Ok(())
     }
 }

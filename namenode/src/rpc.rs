@@ -22,8 +22,6 @@ use tusk_proto::datanode_protocol_server::{DatanodeProtocol, DatanodeProtocolSer
 
 /// How long a user's groups are cached (HDFS: hadoop.security.groups.cache.secs).
 const GROUPS_TTL: Duration = Duration::from_secs(300);
-/// Full block reports of big datanodes exceed tonic's 4 MiB default.
-const MAX_MESSAGE: usize = 256 << 20;
 
 /// Everything the servers and workers share.
 pub struct NamenodeState {
@@ -360,6 +358,15 @@ impl ClientProtocol for ClientService {
         Ok(Response::new(pb::SetReplicationResponse { is_file }))
     }
 
+    async fn set_quota(&self, req: Request<pb::SetQuotaRequest>) -> R<pb::SetQuotaResponse> {
+        let s = &self.0;
+        let caller = s.caller(&req);
+        let r = req.get_ref();
+        s.mutate(|f| f.set_quota(&caller, &r.path, r.ns_quota, r.space_quota))
+            .await?;
+        Ok(Response::new(pb::SetQuotaResponse {}))
+    }
+
     async fn set_times(&self, req: Request<pb::SetTimesRequest>) -> R<pb::SetTimesResponse> {
         let s = &self.0;
         let caller = s.caller(&req);
@@ -375,14 +382,18 @@ impl ClientProtocol for ClientService {
     ) -> R<pb::GetContentSummaryResponse> {
         let s = &self.0;
         let caller = s.caller(&req);
-        let c = s.read(|f| f.content_summary(&caller, &req.get_ref().path))?;
+        let path = &req.get_ref().path;
+        let (c, q) = s.read(|f| {
+            let c = f.content_summary(&caller, path)?;
+            Ok::<_, crate::error::NnError>((c, f.quota_of(&caller, path)?))
+        })?;
         Ok(Response::new(pb::GetContentSummaryResponse {
             length: c.length,
             file_count: c.file_count,
             directory_count: c.directory_count,
             space_consumed: c.space_consumed,
-            quota: -1,
-            space_quota: -1,
+            quota: q.map_or(-1, |q| q.ns_quota),
+            space_quota: q.map_or(-1, |q| q.ds_quota),
         }))
     }
 
@@ -610,36 +621,37 @@ impl DatanodeProtocol for DatanodeService {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<NamenodeState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    limits: &tusk_common::config::LimitsConfig,
 ) -> Result<(), tonic::transport::Error> {
-    use tokio_stream::StreamExt;
     if let Ok(a) = listener.local_addr() {
         let _ = state.rpc_addr.set(a);
     }
-    // Small gRPC frames must not wait for Nagle's algorithm.
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(c) = &conn {
-            let _ = c.set_nodelay(true);
-        }
-        conn
-    });
     // Both services counted in one table (`/metrics`: tusk_namenode_rpc_*).
+    // Full block reports of big datanodes exceed tonic's 4 MiB default:
+    // the limit is `[limits] max_rpc_message_size` (128 MiB).
     let rpc = state.metrics.rpc.clone();
-    tonic::transport::Server::builder()
+    let router = tusk_common::net::grpc_server(limits)
         .add_service(
             rpc.wrap(
                 ClientProtocolServer::new(ClientService(state.clone()))
-                    .max_decoding_message_size(MAX_MESSAGE),
+                    .max_decoding_message_size(limits.max_message()),
             ),
         )
         .add_service(
             rpc.wrap(
                 DatanodeProtocolServer::new(DatanodeService(state))
-                    .max_decoding_message_size(MAX_MESSAGE),
+                    .max_decoding_message_size(limits.max_message()),
             ),
-        )
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await
+        );
+    tusk_common::net::serve_grpc_with(
+        router,
+        listener,
+        shutdown,
+        Duration::from_secs(5),
+        "namenode RPC",
+        limits,
+    )
+    .await;
+    Ok(())
 }

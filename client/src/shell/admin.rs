@@ -1,5 +1,6 @@
 //! Administration commands of `dfs`: `admin report|safemode|decommission|
-//! recommission|balancer`, `fsck`, and the waiting half of `setrep -w`.
+//! recommission|balancer|setQuota|clrQuota|setSpaceQuota|clrSpaceQuota`,
+//! `fsck`, and the waiting half of `setrep -w`.
 
 use super::args::parse_flags;
 use super::{format, Shell};
@@ -11,7 +12,23 @@ use tusk_common::sys::now_ms;
 const POLL: Duration = Duration::from_millis(500);
 
 const ADMIN_USAGE: &str =
-    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH";
+    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH | setQuota N DIR... | clrQuota DIR... | setSpaceQuota BYTES DIR... | clrSpaceQuota DIR...";
+
+/// Hadoop's `TraditionalBinaryPrefix.string2long`: an integer with an
+/// optional k, m, g, t, p or e suffix (powers of 1024, any case).
+fn string2long(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, shift) = match s.chars().last()?.to_ascii_lowercase() {
+        'k' => (&s[..s.len() - 1], 10),
+        'm' => (&s[..s.len() - 1], 20),
+        'g' => (&s[..s.len() - 1], 30),
+        't' => (&s[..s.len() - 1], 40),
+        'p' => (&s[..s.len() - 1], 50),
+        'e' => (&s[..s.len() - 1], 60),
+        _ => (s, 0),
+    };
+    num.parse::<i64>().ok()?.checked_mul(1i64 << shift)
+}
 
 impl Shell {
     pub(super) async fn admin(&mut self, args: &[String]) -> std::result::Result<(), String> {
@@ -26,8 +43,56 @@ impl Shell {
             "recommission" => self.admin_commission(rest, false).await,
             "balancer" => self.admin_balancer(rest).await,
             "recoverLease" => self.admin_recover_lease(rest).await,
+            "setQuota" => self.admin_quota(rest, "setQuota", false, true).await,
+            "clrQuota" => self.admin_quota(rest, "clrQuota", false, false).await,
+            "setSpaceQuota" => self.admin_quota(rest, "setSpaceQuota", true, true).await,
+            "clrSpaceQuota" => self.admin_quota(rest, "clrSpaceQuota", true, false).await,
             other => Err(format!("unknown subcommand {other:?}: {ADMIN_USAGE}")),
         }
+    }
+
+    /// `setQuota N DIR…`, `clrQuota DIR…`, `setSpaceQuota BYTES DIR…`
+    /// (`10g`, `1t`…), `clrSpaceQuota DIR…`, as `hdfs dfsadmin`: superuser
+    /// only; every directory is tried, a failure is reported and makes the
+    /// exit status 1.
+    async fn admin_quota(
+        &mut self,
+        args: &[String],
+        cmd: &str,
+        space: bool,
+        set: bool,
+    ) -> std::result::Result<(), String> {
+        use crate::client::{QUOTA_DONT_SET, QUOTA_RESET};
+        let (value, dirs) = if set {
+            let Some(v) = args.first() else {
+                return Err(format!("{cmd} needs a quota and at least one directory"));
+            };
+            let q = if space {
+                string2long(v)
+            } else {
+                v.parse::<i64>().ok()
+            };
+            match q {
+                Some(q) if q > 0 => (q, &args[1..]),
+                _ => return Err(format!("{cmd}: \"{v}\" is not a valid value for a quota.")),
+            }
+        } else {
+            (QUOTA_RESET, args)
+        };
+        if dirs.is_empty() {
+            return Err(format!("{cmd} needs at least one directory"));
+        }
+        let (ns, ds) = if space {
+            (QUOTA_DONT_SET, value)
+        } else {
+            (value, QUOTA_DONT_SET)
+        };
+        for dir in dirs {
+            if let Err(e) = self.fs.set_quota(dir, ns, ds).await {
+                self.report(dir, &e);
+            }
+        }
+        Ok(())
     }
 
     async fn admin_report(&mut self) -> std::result::Result<(), String> {
@@ -359,4 +424,19 @@ fn balancer_summary(st: &BalancerStatus) -> String {
         st.mean_used_pct,
         st.max_deviation_pct
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string2long;
+
+    #[test]
+    fn quota_sizes_take_hadoop_suffixes() {
+        assert_eq!(string2long("100"), Some(100));
+        assert_eq!(string2long("10g"), Some(10 << 30));
+        assert_eq!(string2long("1T"), Some(1 << 40));
+        assert_eq!(string2long("2k"), Some(2048));
+        assert_eq!(string2long("x"), None);
+        assert_eq!(string2long("9e"), None); // overflows i64
+    }
 }

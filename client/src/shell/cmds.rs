@@ -406,6 +406,13 @@ impl Shell {
                     }
                 }
                 Ok(()) => {}
+                // Hadoop's words: `put: The DiskSpace quota of /d is exceeded: …`.
+                Err(DfsError::QuotaExceeded { msg, .. }) => {
+                    let cmd = if move_src { "moveFromLocal" } else { "put" };
+                    let _ = self.out.flush();
+                    let _ = writeln!(self.err, "{cmd}: {msg}");
+                    self.failed = true;
+                }
                 Err(e) => {
                     let shown = if dst_is_dir {
                         self.display(dst_arg, &target)

@@ -66,35 +66,38 @@ pub fn directory_listing(entries: &[FileStatus], remaining: u64) -> String {
     .to_string()
 }
 
-/// `{"ContentSummary": …}`, no quotas, replication only (3.3's fields).
-pub fn content_summary(c: &ContentSummary) -> String {
+/// `{"ContentSummary": …}`, replication only (3.3's fields); `quota` is the
+/// directory's (name, space) quotas, `-1` each when unset.
+pub fn content_summary(c: &ContentSummary, quota: Option<(i64, i64)>) -> String {
+    let (q, sq) = quota.unwrap_or((NO_QUOTA, NO_QUOTA));
     json!({
         "ContentSummary": {
             "directoryCount": c.directory_count,
             "ecPolicy": "Replicated",
             "fileCount": c.file_count,
             "length": c.length,
-            "quota": NO_QUOTA,
+            "quota": q,
             "snapshotDirectoryCount": 0,
             "snapshotFileCount": 0,
             "snapshotLength": 0,
             "snapshotSpaceConsumed": 0,
             "spaceConsumed": c.space_consumed,
-            "spaceQuota": NO_QUOTA,
+            "spaceQuota": sq,
             "typeQuota": {},
         }
     })
     .to_string()
 }
 
-/// `{"QuotaUsage": …}`: usage with no quota set.
-pub fn quota_usage(c: &ContentSummary) -> String {
+/// `{"QuotaUsage": …}`: usage and the (name, space) quotas, `-1` when unset.
+pub fn quota_usage(c: &ContentSummary, quota: Option<(i64, i64)>) -> String {
+    let (q, sq) = quota.unwrap_or((NO_QUOTA, NO_QUOTA));
     json!({
         "QuotaUsage": {
             "fileAndDirectoryCount": c.file_count + c.directory_count,
-            "quota": NO_QUOTA,
+            "quota": q,
             "spaceConsumed": c.space_consumed,
-            "spaceQuota": NO_QUOTA,
+            "spaceQuota": sq,
             "typeQuota": {},
         }
     })

@@ -91,7 +91,8 @@ const NO_EC: Unsupported = Some("Tusk has no erasure coding (files are replicate
 const NO_TOKEN: Unsupported =
     Some("security is off (simple authentication with user.name): there are no delegation tokens");
 const NO_SYMLINK: Unsupported = Some("Tusk has no symbolic links");
-const NO_QUOTA: Unsupported = Some("Tusk has no quotas");
+const NO_QUOTA: Unsupported =
+    Some("Tusk has no quotas by storage type (every replica is on DISK): use SETQUOTA");
 const NO_NN_OP: Unsupported = Some("the Tusk namenode has no such operation");
 
 /// Every operation of Hadoop's WebHDFS (3.3): name, method, support.
@@ -155,7 +156,7 @@ const OPS: &[(&str, Verb, Unsupported)] = &[
     ("ENABLEECPOLICY", Verb::Put, NO_EC),
     ("DISABLEECPOLICY", Verb::Put, NO_EC),
     ("SETECPOLICY", Verb::Put, NO_EC),
-    ("SETQUOTA", Verb::Put, NO_QUOTA),
+    ("SETQUOTA", Verb::Put, None),
     ("SETQUOTABYSTORAGETYPE", Verb::Put, NO_QUOTA),
     ("APPEND", Verb::Post, None),
     ("CONCAT", Verb::Post, NO_NN_OP),

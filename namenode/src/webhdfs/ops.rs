@@ -38,6 +38,7 @@ pub(super) async fn run(ctx: &Ctx, op: &str) -> WResult {
         "MKDIRS" => mkdirs(ctx).await,
         "RENAME" => rename(ctx).await,
         "SETREPLICATION" => set_replication(ctx).await,
+        "SETQUOTA" => set_quota(ctx).await,
         "SETOWNER" => set_owner(ctx).await,
         "SETPERMISSION" => set_permission(ctx).await,
         "SETTIMES" => set_times(ctx).await,
@@ -156,16 +157,21 @@ fn list_status_batch(ctx: &Ctx) -> WResult {
     Ok(json_ok(json::directory_listing(&l.entries, l.remaining)))
 }
 
-/// GETCONTENTSUMMARY, or GETQUOTAUSAGE (the same walk; Tusk has no quotas).
+/// GETCONTENTSUMMARY, or GETQUOTAUSAGE (the same walk, plus the
+/// directory's quotas when it has any).
 fn content_summary(ctx: &Ctx, quota_usage: bool) -> WResult {
-    let c = ctx
+    let (c, q) = ctx
         .s
-        .read(|f| f.content_summary(&ctx.caller, &ctx.path))
+        .read(|f| {
+            let c = f.content_summary(&ctx.caller, &ctx.path)?;
+            Ok::<_, NnError>((c, f.quota_of(&ctx.caller, &ctx.path)?))
+        })
         .map_err(nn_error)?;
+    let q = q.map(|q| (q.ns_quota, q.ds_quota));
     Ok(json_ok(if quota_usage {
-        json::quota_usage(&c)
+        json::quota_usage(&c, q)
     } else {
-        json::content_summary(&c)
+        json::content_summary(&c, q)
     }))
 }
 
@@ -432,6 +438,22 @@ async fn set_replication(ctx: &Ctx) -> WResult {
         .await
         .map_err(nn_error)?;
     Ok(json_ok(json::boolean(changed)))
+}
+
+/// SETQUOTA (superuser): `namespacequota` and `storagespacequota`, each
+/// absent = unchanged (Hadoop's default, `Long.MAX_VALUE`), -1 = cleared.
+async fn set_quota(ctx: &Ctx) -> WResult {
+    use crate::fsn::quota_ops::QUOTA_DONT_SET;
+    let ns = ctx.params.i64("namespacequota")?.unwrap_or(QUOTA_DONT_SET);
+    let ds = ctx
+        .params
+        .i64("storagespacequota")?
+        .unwrap_or(QUOTA_DONT_SET);
+    ctx.s
+        .mutate(|f| f.set_quota(&ctx.caller, &ctx.path, ns, ds))
+        .await
+        .map_err(nn_error)?;
+    Ok(empty_ok())
 }
 
 async fn set_owner(ctx: &Ctx) -> WResult {
