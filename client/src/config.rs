@@ -21,6 +21,11 @@ pub struct ClientConfig {
     /// How long to keep retrying a namenode that cannot be reached before
     /// failing with `Unreachable`.
     pub retry_timeout: Duration,
+    /// Read replicas on this host straight from the datanode's files, with
+    /// descriptors passed over its UNIX domain socket (short-circuit local
+    /// reads); any failure falls back to the network read. The default is
+    /// on unless `TUSK_SHORTCIRCUIT=0` (benchmarks and tests turn it off).
+    pub read_shortcircuit: bool,
 }
 
 /// Where the client looks when nothing else names the namenode.
@@ -35,6 +40,7 @@ impl Default for ClientConfig {
             block_size: None,
             client_host: None,
             retry_timeout: Duration::from_secs(10),
+            read_shortcircuit: shortcircuit_env().unwrap_or(true),
         }
     }
 }
@@ -50,6 +56,21 @@ struct FileConfig {
 struct FileClientSection {
     namenode: Option<String>,
     user: Option<String>,
+    read_shortcircuit: Option<bool>,
+}
+
+/// `TUSK_SHORTCIRCUIT`: `0`/`false`/`off` turn short-circuit reads off,
+/// anything else non-empty turns them on; unset or empty says nothing.
+fn shortcircuit_env() -> Option<bool> {
+    parse_switch(&std::env::var("TUSK_SHORTCIRCUIT").ok()?)
+}
+
+fn parse_switch(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" => None,
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => Some(true),
+    }
 }
 
 impl ClientConfig {
@@ -76,6 +97,9 @@ impl ClientConfig {
         }
         if let Some(u) = env_user.filter(|s| !s.trim().is_empty()).or(file.user) {
             c.user = u;
+        }
+        if let Some(on) = shortcircuit_env().or(file.read_shortcircuit) {
+            c.read_shortcircuit = on;
         }
         c
     }
@@ -104,6 +128,10 @@ impl ClientConfig {
         self.retry_timeout = d;
         self
     }
+    pub fn with_read_shortcircuit(mut self, on: bool) -> Self {
+        self.read_shortcircuit = on;
+        self
+    }
 }
 
 /// Accepts `hdfs://h:p`, `tusk://h:p`, `http://h:p/` as `h:p`.
@@ -122,6 +150,7 @@ mod tests {
         let file = FileClientSection {
             namenode: Some("filehost:1".into()),
             user: None,
+            read_shortcircuit: None,
         };
         let c = ClientConfig::resolve(Some("envhost:2".into()), Some("alice".into()), file);
         assert_eq!(c.namenode, "envhost:2");
@@ -129,6 +158,7 @@ mod tests {
         let file = FileClientSection {
             namenode: Some("hdfs://filehost:1/".into()),
             user: None,
+            read_shortcircuit: None,
         };
         let c = ClientConfig::resolve(None, None, file);
         assert_eq!(c.namenode, "filehost:1");
@@ -141,5 +171,11 @@ mod tests {
     fn parses_file() {
         let f: FileConfig = toml::from_str("[client]\nnamenode = \"h:9\"\n[cluster]\nx=1").unwrap();
         assert_eq!(f.client.namenode.as_deref(), Some("h:9"));
+        let f: FileConfig = toml::from_str("[client]\nread_shortcircuit = false").unwrap();
+        assert_eq!(f.client.read_shortcircuit, Some(false));
+        assert_eq!(parse_switch("0"), Some(false));
+        assert_eq!(parse_switch(" OFF "), Some(false));
+        assert_eq!(parse_switch("1"), Some(true));
+        assert_eq!(parse_switch(""), None);
     }
 }

@@ -22,6 +22,9 @@
 //!   acks, whole-file SHA-256, lease renewal.
 //! - [`reader`]: [`DfsReader`]: block reads with checksum verification and
 //!   replica fall-back, positional reads.
+//! - [`shortcircuit`]: short-circuit local reads — replica files handed
+//!   over a datanode's UNIX domain socket, read and CRC-checked in place
+//!   (the datanode side reuses its framing and descriptor passing).
 //! - [`io`]: `tokio::io::AsyncRead`/`AsyncWrite` adapters of the two.
 //! - [`packet`]: CRC32C chunking of the data transfer protocol (pure).
 //! - [`glob`]: Hadoop-style glob matching and expansion.
@@ -39,6 +42,7 @@ pub mod io;
 pub mod packet;
 pub mod reader;
 pub mod shell;
+pub mod shortcircuit;
 pub mod types;
 pub mod writer;
 

@@ -7,11 +7,20 @@
 //! replica failed, the locations are fetched again once (they may be stale);
 //! only then does the read fail, naming the block, the path and each
 //! datanode's cause.
+//!
+//! Short-circuit local reads: when a replica's datanode is on this host and
+//! hands over the replica's files through its domain socket
+//! ([`crate::shortcircuit`]), the block is read from them directly, every
+//! chunk verified against the meta file's CRC32C. A corrupt chunk is handled
+//! as on the network (reported, next replica); any other failure (no socket,
+//! refused, I/O error) reads that replica over the network instead. The
+//! opened files are kept per block for the reader's life.
 
 use crate::client::DfsClient;
 use crate::convert;
 use crate::error::{DfsError, Result};
 use crate::packet::{verify_chunks, BYTES_PER_CHECKSUM};
+use crate::shortcircuit::{self as sc, LocalError, LocalReplica};
 use crate::types::{DatanodeInfo, LocatedBlock};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -42,6 +51,22 @@ struct Shared {
     failed: Mutex<HashMap<u64, Vec<Failure>>>,
     /// Blocks whose locations were already fetched again.
     refetched: Mutex<HashSet<u64>>,
+    /// Short-circuit reads, `None` when turned off.
+    local: Option<LocalReads>,
+}
+
+/// Bytes a short-circuit read fetches and verifies at once.
+const LOCAL_READ: u64 = 1 << 20;
+
+/// A replica by block id, generation stamp and datanode uuid.
+type LocalKey = (u64, u64, String);
+
+/// Replica files handed over by local datanodes, kept for the reader's life.
+#[derive(Default)]
+struct LocalReads {
+    open: Mutex<HashMap<LocalKey, Arc<LocalReplica>>>,
+    /// Replicas that could not be read locally: read over the network.
+    refused: Mutex<HashSet<LocalKey>>,
 }
 
 #[derive(Clone)]
@@ -56,7 +81,17 @@ struct Cursor {
     block_index: usize,
     pos: u64,
     end: u64,
-    stream: Option<OpenStream>,
+    stream: Option<Source>,
+}
+
+/// Where a cursor's data comes from.
+enum Source {
+    Network(Box<OpenStream>),
+    /// A short-circuit read of `node`'s replica files.
+    Local {
+        replica: Arc<LocalReplica>,
+        node: DatanodeInfo,
+    },
 }
 
 struct OpenStream {
@@ -92,6 +127,7 @@ impl DfsClient {
                 blocks: RwLock::new(locs.blocks),
                 failed: Mutex::new(HashMap::new()),
                 refetched: Mutex::new(HashSet::new()),
+                local: self.config().read_shortcircuit.then(LocalReads::default),
             }),
             pos: 0,
             pending: Bytes::new(),
@@ -266,11 +302,39 @@ impl Shared {
                 return Ok(None);
             }
             let block = self.block(cur.block_index)?;
-            let open = match cur.stream.as_mut() {
+            let source = match cur.stream.as_mut() {
                 Some(o) => o,
                 None => cur
                     .stream
-                    .insert(self.open_stream(cur.block_index, cur.pos, cur.end).await?),
+                    .insert(self.open_source(cur.block_index, cur.pos, cur.end).await?),
+            };
+            let open = match source {
+                Source::Network(open) => open,
+                Source::Local { replica, node } => {
+                    let start = cur.pos - block.offset;
+                    let end = (cur.end - block.offset).min(start + LOCAL_READ);
+                    let r = replica.clone();
+                    let node = node.clone();
+                    let res = tokio::task::spawn_blocking(move || r.read(start, end))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(LocalError {
+                                cause: format!("short-circuit read task: {e}"),
+                                checksum: false,
+                            })
+                        });
+                    match res {
+                        Ok(data) => {
+                            cur.pos += data.len() as u64;
+                            return Ok(Some(data));
+                        }
+                        Err(e) => {
+                            cur.stream = None;
+                            self.local_failed(&block, &node, e).await;
+                            continue;
+                        }
+                    }
+                }
             };
             let msg = open.stream.message().await;
             let node = open.node.clone();
@@ -337,6 +401,102 @@ impl Shared {
             {
                 tracing::warn!(block_id = block.block_id, error = %e, "could not report a corrupt replica");
             }
+        }
+    }
+
+    /// A short-circuit read of a local replica that has not failed, else a
+    /// ReadBlock stream for `[pos, end)`.
+    async fn open_source(&self, bi: usize, pos: u64, end: u64) -> Result<Source> {
+        if let Some(local) = self.open_local(bi).await {
+            return Ok(local);
+        }
+        Ok(Source::Network(Box::new(
+            self.open_stream(bi, pos, end).await?,
+        )))
+    }
+
+    /// The files of the first replica on this host that has not failed and
+    /// was not refused, from the cache or from its datanode's socket.
+    async fn open_local(&self, bi: usize) -> Option<Source> {
+        let local = self.local.as_ref()?;
+        let block = self.block(bi).ok()?;
+        let failed: Vec<String> = self
+            .failed
+            .lock()
+            .get(&block.block_id)
+            .map(|f| f.iter().map(|f| f.uuid.clone()).collect())
+            .unwrap_or_default();
+        let client_host = self.client.config().client_host.clone();
+        for node in &block.locations {
+            if failed.contains(&node.uuid) {
+                continue;
+            }
+            let key = (block.block_id, block.genstamp, node.uuid.clone());
+            if local.refused.lock().contains(&key) {
+                continue;
+            }
+            if let Some(r) = local.open.lock().get(&key) {
+                return Some(Source::Local {
+                    replica: r.clone(),
+                    node: node.clone(),
+                });
+            }
+            if !sc::is_local_host(&node.host, client_host.as_deref()) {
+                continue;
+            }
+            let (host, addr, uuid) = (node.host.clone(), node.data_addr.clone(), node.uuid.clone());
+            let client_name = self.client.client_name().to_string();
+            let (id, gs, need) = (block.block_id, block.genstamp, block.num_bytes);
+            let res = tokio::task::spawn_blocking(move || {
+                let socket = sc::find_socket(&host, &addr, client_host.as_deref())?;
+                let r = sc::request_replica(&socket, id, gs, &uuid, &client_name)?;
+                if r.len() < need {
+                    return Err(LocalError {
+                        cause: format!("replica has {} bytes, the block {need}", r.len()),
+                        checksum: false,
+                    });
+                }
+                Ok(r)
+            })
+            .await;
+            match res {
+                Ok(Ok(r)) => {
+                    let r = Arc::new(r);
+                    local.open.lock().insert(key, r.clone());
+                    return Some(Source::Local {
+                        replica: r,
+                        node: node.clone(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(path = %self.path, block_id = block.block_id, node = %node.data_addr, cause = %e, "no short-circuit read; reading over the network");
+                    local.refused.lock().insert(key);
+                    // The replica is readable over the network: keep its place
+                    // in the order rather than skipping to a farther one.
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(block_id = block.block_id, error = %e, "short-circuit open task failed");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// A short-circuit read failed: a corrupt replica is handled as on the
+    /// network (reported, next replica); otherwise the same replica is read
+    /// over the network from now on.
+    async fn local_failed(&self, block: &LocatedBlock, node: &DatanodeInfo, e: LocalError) {
+        if let Some(local) = &self.local {
+            let key = (block.block_id, block.genstamp, node.uuid.clone());
+            local.open.lock().remove(&key);
+            local.refused.lock().insert(key);
+        }
+        if e.checksum {
+            self.record_failure(block, node, e.cause, true).await;
+        } else {
+            tracing::warn!(path = %self.path, block_id = block.block_id, node = %node.data_addr, cause = %e, "short-circuit read failed; reading over the network");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Pieces shared by several Tusk crates.
 //!
 //! # Layout
+//! - [`blockmeta`]: the datanode's replica meta file format (header, CRC
+//!   offsets), parsed by the datanode and by short-circuit readers.
 //! - [`config`]: the cluster TOML file (`tusk.toml`), one struct per section,
 //!   every field defaulted, sizes and durations as strings.
 //! - [`units`]: parsing and printing of sizes (`128MiB`) and durations (`3s`).
@@ -13,6 +15,7 @@
 //! - [`webhdfs`]: query parameters and `RemoteException` errors shared by the
 //!   namenode's and the datanodes' WebHDFS endpoints.
 
+pub mod blockmeta;
 pub mod config;
 pub mod logging;
 pub mod metrics;

@@ -19,6 +19,8 @@
 //! - `scanner`: the block scanner (re-reads every replica at a bounded rate,
 //!   reports corrupt ones). `volumes`: the volume checker (takes failed data
 //!   dirs out of service; stops the datanode past `failed_volumes_tolerated`).
+//! - `shortcircuit`: short-circuit local reads — replica files handed to
+//!   clients on this host as descriptors over a UNIX domain socket.
 //! - `node`: state shared by all of the above; `metrics`: counters;
 //!   `convert`: proto ⇄ domain; [`error`]: the crate's error enum and its one
 //!   mapping to `tonic::Status`.
@@ -32,6 +34,7 @@ mod metrics;
 mod node;
 mod scanner;
 mod server;
+mod shortcircuit;
 pub mod store;
 mod transfer;
 mod volumes;
@@ -236,10 +239,26 @@ pub async fn start_with_store(
             Box::new(move |stop| tokio::spawn(checker.run(stop))),
         );
     }
-    // 1. data-server: no new transfers; open ones get a grace period, so
+    // 1. shortcircuit: no new local readers (descriptors already handed out
+    //    stay valid in the clients), then the data server.
+    if let Some(sc) = shortcircuit::Server::bind(
+        dn.domain_socket_path.as_deref(),
+        &state_dir,
+        &host,
+        data_addr.port(),
+    ) {
+        let node = node.clone();
+        spawn(
+            "shortcircuit",
+            Duration::from_secs(3),
+            Box::new(move |stop| tokio::spawn(sc.serve(node, stop))),
+        );
+    }
+    //    data-server: no new transfers; open ones get a grace period, so
     //    replicas they finalize are still reported by `reports` below.
     {
         let node = node.clone();
+        let limits = cfg.limits.clone();
         spawn(
             "data-server",
             TRANSFER_GRACE + Duration::from_secs(3),
@@ -249,6 +268,7 @@ pub async fn start_with_store(
                     data_listener,
                     stop,
                     TRANSFER_GRACE,
+                    limits,
                 ))
             }),
         );
@@ -256,16 +276,21 @@ pub async fn start_with_store(
     // 2. http-server: metrics and health go away with the data service.
     {
         let router = http::router(node.clone(), registered_rx.clone());
+        let limits = cfg.limits.clone();
         spawn(
             "http-server",
             Duration::from_secs(3),
             Box::new(move |stop| {
-                tokio::spawn(tusk_common::net::serve_http(
-                    http_listener,
-                    router,
-                    stop,
-                    "datanode",
-                ))
+                tokio::spawn(async move {
+                    tusk_common::net::serve_http_with(
+                        http_listener,
+                        router,
+                        stop,
+                        "datanode",
+                        &limits,
+                    )
+                    .await
+                })
             }),
         );
     }

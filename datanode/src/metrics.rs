@@ -13,6 +13,9 @@ pub struct Metrics {
     pub bytes_read: AtomicU64,
     pub blocks_written: AtomicU64,
     pub blocks_read: AtomicU64,
+    /// Replicas handed to local clients as file descriptors (short-circuit
+    /// reads, also counted in `blocks_read`; their bytes never pass here).
+    pub shortcircuit_reads: AtomicU64,
     pub blocks_replicated: AtomicU64,
     pub blocks_deleted: AtomicU64,
     pub checksum_errors: AtomicU64,
@@ -60,6 +63,11 @@ impl Metrics {
                 "tusk_datanode_blocks_read_total",
                 "Block reads served",
                 &self.blocks_read,
+            ),
+            (
+                "tusk_datanode_shortcircuit_reads_total",
+                "Replicas handed to local clients as file descriptors (short-circuit reads)",
+                &self.shortcircuit_reads,
             ),
             (
                 "tusk_datanode_blocks_replicated_total",

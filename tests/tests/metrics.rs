@@ -437,7 +437,14 @@ const FILES: usize = 5;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn namenode_and_datanode_metrics_count_the_work_done() -> Result<()> {
     let cluster = MiniCluster::start().await?; // 3 datanodes, replication 3
-    let c = cluster.client().await?;
+                                               // Reads over the network (short-circuit off), so the datanodes count them.
+    let c = tusk_client::DfsClient::connect(
+        tusk_client::ClientConfig::default()
+            .with_namenode(cluster.nn_addr().to_string())
+            .with_user(&tusk_common::sys::login_user())
+            .with_read_shortcircuit(false),
+    )
+    .await?;
     let mut written = 0u64;
     for i in 0..FILES {
         let data: Vec<u8> = (0..300_000 + i * 1000).map(|j| (j * 7 + i) as u8).collect();
