@@ -17,6 +17,7 @@
 
 pub mod blockmeta;
 pub mod config;
+pub mod escape;
 pub mod logging;
 pub mod metrics;
 pub mod net;

@@ -221,26 +221,7 @@ pub fn fs_path(url_path: &str) -> Result<String, RemoteException> {
     Ok(p)
 }
 
-/// Writes `s` as a JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
+pub use crate::escape::json_str;
 
 /// A WebHDFS error: `{"RemoteException":{"exception","javaClassName","message"}}`
 /// with the HTTP status Hadoop's `ExceptionHandler` gives that class.

@@ -173,16 +173,18 @@ pub async fn start_with_store(
     let http_adv = tusk_common::net::advertised(&host, http_addr.port());
 
     let (reports, report_rx) = link::ReportQueue::new();
-    let node = Arc::new(node::Node::new(
-        store,
-        host.clone(),
-        data_adv.clone(),
-        http_adv.clone(),
-        dn.packet_size.0 as usize,
-        cfg.cluster.block_size.0,
-        reports,
-    )
-    .with_webhdfs(webhdfs::Settings::new(dn.namenode.clone())));
+    let node = Arc::new(
+        node::Node::new(
+            store,
+            host.clone(),
+            data_adv.clone(),
+            http_adv.clone(),
+            dn.packet_size.0 as usize,
+            cfg.cluster.block_size.0,
+            reports,
+        )
+        .with_webhdfs(webhdfs::Settings::new(dn.namenode.clone())),
+    );
     let client = link::namenode_client(&dn.namenode).map_err(anyhow::Error::msg)?;
     let (registered_tx, registered_rx) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();

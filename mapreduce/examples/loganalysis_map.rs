@@ -40,7 +40,9 @@ impl Context for Sink {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().ok_or("usage: loganalysis_map FILE [--format F]")?;
+    let path = args
+        .first()
+        .ok_or("usage: loganalysis_map FILE [--format F]")?;
     let mut conf = JobConf::new();
     if let Some(i) = args.iter().position(|a| a == "--format") {
         let f = args.get(i + 1).ok_or("--format needs a value")?;

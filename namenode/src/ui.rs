@@ -44,21 +44,7 @@ pub fn router(state: Arc<NamenodeState>) -> Router {
         .with_state(state)
 }
 
-/// HTML-escapes text and attribute values (quotes included).
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub use tusk_common::escape::html as esc;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of milliseconds since the epoch; "-" for 0.
 pub fn fmt_time(ms: u64) -> String {

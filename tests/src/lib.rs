@@ -491,29 +491,66 @@ impl LocalCluster {
         config: Option<&str>,
         distinct_hosts: bool,
     ) -> Result<LocalCluster> {
-        let home = tempfile::tempdir()?;
-        if let Some(c) = config {
-            std::fs::write(home.path().join("tusk.toml"), c)?;
-        }
-        let base_port = free_base_port()?;
-        let c = LocalCluster {
-            home,
-            base_port,
-            datanodes,
-            bin_dir: Self::bin_dir(),
-            distinct_hosts,
-        };
-        for b in ["namenode", "datanode", "dfs"] {
-            if !c.bin_dir.join(b).exists() {
-                bail!(
-                    "{} not found in {}: run `cargo build --bins` (scripts/test.sh does)",
-                    b,
-                    c.bin_dir.display()
-                );
+        // A port found free can be taken before a daemon binds it (another
+        // test's cluster picking an overlapping range at the same moment):
+        // then the start is retried on other ports. Any other failure is
+        // reported with the daemons' last log lines.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let home = tempfile::tempdir()?;
+            if let Some(c) = config {
+                std::fs::write(home.path().join("tusk.toml"), c)?;
+            }
+            let base_port = free_base_port()?;
+            let c = LocalCluster {
+                home,
+                base_port,
+                datanodes,
+                bin_dir: Self::bin_dir(),
+                distinct_hosts,
+            };
+            for b in ["namenode", "datanode", "dfs"] {
+                if !c.bin_dir.join(b).exists() {
+                    bail!(
+                        "{} not found in {}: run `cargo build --bins` (scripts/test.sh does)",
+                        b,
+                        c.bin_dir.display()
+                    );
+                }
+            }
+            match c.script("start") {
+                Ok(_) => return Ok(c),
+                Err(e) => {
+                    let logs = c.log_tails(20);
+                    if attempt < 3 && logs.contains("in use") {
+                        eprintln!("local cluster on port {base_port}: a port was taken, retrying elsewhere: {e}");
+                        continue;
+                    }
+                    bail!("{e}\n{logs}");
+                }
             }
         }
-        c.script("start")?;
-        Ok(c)
+    }
+
+    /// The last `n` lines of every daemon's log, for failure messages.
+    fn log_tails(&self, n: usize) -> String {
+        let mut out = String::new();
+        let Ok(dir) = std::fs::read_dir(self.home.path().join("logs")) else {
+            return out;
+        };
+        let mut files: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {}\n", f.display()));
+            for l in &lines[lines.len().saturating_sub(n)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     pub fn nn_addr(&self) -> String {

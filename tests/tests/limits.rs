@@ -172,7 +172,11 @@ async fn too_deep_and_too_long_paths_are_refused() -> Result<()> {
     let long = component.repeat(tusk_common::path::MAX_PATH_LEN / 200 + 1);
     let err = mkdir(&mut c, &long).await.expect_err("too long");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-    assert!(err.message().contains("exceeds the limit"), "{}", err.message());
+    assert!(
+        err.message().contains("exceeds the limit"),
+        "{}",
+        err.message()
+    );
 
     // At the limits exactly: accepted.
     mkdir(&mut c, &"/d".repeat(tusk_common::path::MAX_DEPTH)).await?;

@@ -441,7 +441,7 @@ async fn namenode_and_datanode_metrics_count_the_work_done() -> Result<()> {
     let c = tusk_client::DfsClient::connect(
         tusk_client::ClientConfig::default()
             .with_namenode(cluster.nn_addr().to_string())
-            .with_user(&tusk_common::sys::login_user())
+            .with_user(tusk_common::sys::login_user())
             .with_read_shortcircuit(false),
     )
     .await?;

@@ -30,32 +30,7 @@ pub(super) fn final_name(s: pb::FinalStatus) -> &'static str {
     s.as_str_name().trim_start_matches("FINAL_STATUS_")
 }
 
-pub(super) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
+use tusk_common::escape::json_str;
 
 /// Prometheus text, or JSON with `?format=json`.
 async fn metrics(State(rm): State<Arc<Rm>>, RawQuery(query): RawQuery) -> impl IntoResponse {

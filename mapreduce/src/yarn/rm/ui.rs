@@ -15,7 +15,7 @@
 //! manager finds the namenode as clients do (`TUSK_NAMENODE`, else
 //! `~/.config/tusk/config.toml`, else 127.0.0.1:9000).
 
-use super::http::{final_name, html_escape, state_name};
+use super::http::{final_name, state_name};
 use super::Rm;
 use crate::am::history::{self, JobHistory};
 use crate::am::pb::job_client_client::JobClientClient;
@@ -53,9 +53,7 @@ pub(crate) fn router(rm: Arc<Rm>) -> Router {
         .with_state(rm)
 }
 
-fn esc(s: &str) -> String {
-    html_escape(s).replace('\'', "&#39;")
-}
+use tusk_common::escape::html as esc;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC), "-" for 0.
 fn fmt_time(ms: u64) -> String {

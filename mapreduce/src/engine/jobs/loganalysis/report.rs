@@ -7,19 +7,7 @@ use std::fmt::Write as _;
 
 use super::finish::Results;
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use tusk_common::escape::html as esc;
 
 /// Column headings of each section (key first).
 fn headings(section: &str) -> &'static [&'static str] {
