@@ -9,7 +9,7 @@
 //! - [`LocalCluster`]: a real multi-process cluster under a temp `TUSK_HOME`.
 //! - [`wait_for`]: poll a condition until it holds or a deadline passes.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -747,4 +747,38 @@ pub async fn names(client: &DfsClient, dir: &str) -> Result<Vec<String>> {
         .collect();
     v.sort();
     Ok(v)
+}
+
+/// Loads `url` in headless Chromium (Debian's `chromium`, which
+/// scripts/test.sh installs) and returns the rendered DOM; with
+/// `screenshot`, also saves a PNG of the page there.
+pub fn chromium_dom(url: &str, screenshot: Option<&Path>) -> Result<String> {
+    let profile = tempfile::tempdir()?;
+    let mut cmd = std::process::Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1024",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()));
+    if let Some(shot) = screenshot {
+        cmd.arg(format!("--screenshot={}", shot.display()));
+    }
+    let out = cmd
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .context("Debian's chromium is needed (scripts/test.sh installs it)")?;
+    ensure!(
+        out.status.success(),
+        "chromium {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -256,29 +256,7 @@ fn dom_table(dom: &str, name: &str) -> Option<Vec<Vec<String>>> {
 /// Renders the report in headless Chromium; its tables must equal the TSV
 /// sections and its totals the `totals` section.
 fn check_report(report: &Path, job: &Sections) -> Result<()> {
-    let profile = tempfile::tempdir()?;
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", report.display()))
-        .output()
-        .context("Debian's chromium is needed for the report test (scripts/test.sh installs it)")?;
-    ensure!(
-        out.status.success(),
-        "chromium failed: {}",
-        text(&out.stderr)
-    );
-    let dom = text(&out.stdout);
+    let dom = tusk_tests::chromium_dom(&format!("file://{}", report.display()), None)?;
     ensure!(
         dom.contains("<svg id=\"chart-time\""),
         "no time chart in the rendered page"

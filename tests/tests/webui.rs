@@ -53,37 +53,14 @@ fn http_get(url: &str) -> Result<(u16, String)> {
 /// Loads `url` in headless Chromium: the rendered DOM; the screenshot is
 /// saved as `<name>.png`.
 fn chromium(url: &str, name: &str) -> Result<String> {
-    let profile = tempfile::tempdir()?;
     let shot = artifacts()?.join(format!("{name}.png"));
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1024",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .context("Debian's chromium is needed for the web UI test (scripts/test.sh installs it)")?;
-    ensure!(
-        out.status.success(),
-        "chromium {url}: {}",
-        text(&out.stderr)
-    );
+    let dom = tusk_tests::chromium_dom(url, Some(&shot))?;
     ensure!(
         shot.metadata().map(|m| m.len() > 0).unwrap_or(false),
         "no screenshot of {url} at {}",
         shot.display()
     );
-    Ok(text(&out.stdout))
+    Ok(dom)
 }
 
 /// Fetches `url` (expecting `status`) and renders it; the DOM.
