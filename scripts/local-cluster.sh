@@ -38,6 +38,9 @@ repo=$(cd "$here/.." && pwd)
 TUSK_HOME=${TUSK_HOME:-./.tusk-local}
 mkdir -p "$TUSK_HOME"
 TUSK_HOME=$(cd "$TUSK_HOME" && pwd)
+# The daemons find the cluster secret at $TUSK_HOME/cluster.secret unless
+# tusk.toml says otherwise ([security] cluster_secret_file).
+export TUSK_HOME
 DATANODES=${DATANODES:-3}
 READY_TIMEOUT=${TUSK_READY_TIMEOUT:-60}
 BIN=${TUSK_BIN_DIR:-$repo/target/release}

@@ -99,8 +99,8 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn endpoint(addr: &str) -> Result<Endpoint> {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| DfsError::InvalidArgument(format!("invalid address {addr:?}: {e}")))
+    tusk_common::net::endpoint(addr)
+        .map_err(DfsError::InvalidArgument)
         .map(|e| {
             e.connect_timeout(Duration::from_secs(5))
                 .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

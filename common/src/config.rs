@@ -63,6 +63,8 @@ pub struct TuskConfig {
     pub resourcemanager: ResourceManagerConfig,
     pub nodemanager: NodeManagerConfig,
     pub limits: LimitsConfig,
+    pub security: SecurityConfig,
+    pub tls: TlsConfig,
 }
 
 /// `[cluster]`: settings every daemon of the cluster must agree on.
@@ -392,6 +394,94 @@ impl LimitsConfig {
     }
 }
 
+/// How clients prove who they are (`[security] authentication`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Hadoop's simple mode: the user name a client claims is believed.
+    #[default]
+    Simple,
+    /// Every client call carries a user token (`dfs admin token create
+    /// USER`); a claimed name without a valid token is refused.
+    Token,
+}
+
+/// `[security]`: the cluster secret, block access tokens, client
+/// authentication and who containers run as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SecurityConfig {
+    /// The shared secret file (64 hex digits, mode 0600). The namenode and
+    /// resource manager create it at first start; datanodes and node
+    /// managers must be given a copy. Unset: `$TUSK_SECRET_FILE`, else
+    /// `$TUSK_HOME/cluster.secret`, else `cluster.secret` in the working
+    /// directory (see [`crate::security::secret_path`]). Relative paths are
+    /// resolved against the config file's directory.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Datanodes refuse block reads and writes without a valid block access
+    /// token from the namenode (HDFS: `dfs.block.access.token.enable`).
+    pub block_access_tokens: bool,
+    /// How long a block access token is valid (HDFS:
+    /// `dfs.block.access.token.lifetime`, 600 min).
+    pub block_token_lifetime: Dur,
+    /// How often the namenode makes a new block key (HDFS:
+    /// `dfs.block.access.key.update.interval`, 600 min).
+    pub block_key_update_interval: Dur,
+    /// `simple` (default) or `token`.
+    pub authentication: AuthMode,
+    /// Default lifetime of a token made by `dfs admin token create`.
+    pub user_token_lifetime: Dur,
+    /// Containers run as the submitting user only when its uid is at least
+    /// this (Hadoop: `min.user.id`, 1000) and it is not banned; otherwise
+    /// as `container_fallback_user`.
+    pub container_min_user_id: u32,
+    /// The unprivileged account for other containers (Hadoop:
+    /// `yarn.nodemanager.linux-container-executor.nonsecure-mode.local-user`).
+    pub container_fallback_user: String,
+    /// Users whose containers never run as themselves (Hadoop: `banned.users`).
+    pub container_banned_users: Vec<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            cluster_secret_file: None,
+            block_access_tokens: true,
+            block_token_lifetime: Dur(Duration::from_secs(600 * 60)),
+            block_key_update_interval: Dur(Duration::from_secs(600 * 60)),
+            authentication: AuthMode::Simple,
+            user_token_lifetime: Dur(Duration::from_secs(7 * 24 * 3600)),
+            container_min_user_id: 1000,
+            container_fallback_user: "nobody".to_string(),
+            container_banned_users: ["root", "bin", "daemon", "hdfs", "yarn", "mapred"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// Where the cluster secret file is (config, environment, default).
+    pub fn secret_path(&self) -> PathBuf {
+        crate::security::secret_path(self.cluster_secret_file.as_deref())
+    }
+}
+
+/// `[tls]`: TLS (rustls) on every RPC and HTTP server of the cluster and
+/// on the connections daemons and clients open to them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// PEM certificate chain this daemon presents.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates that peers' certificates must chain to.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Failure to read the configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -416,9 +506,17 @@ impl TuskConfig {
             path: path.display().to_string(),
             msg,
         })?;
-        if let (Some(t), Some(dir)) = (&cfg.cluster.topology, path.parent()) {
-            if t.is_relative() {
-                cfg.cluster.topology = Some(dir.join(t));
+        if let Some(dir) = path.parent() {
+            for p in [
+                &mut cfg.cluster.topology,
+                &mut cfg.security.cluster_secret_file,
+                &mut cfg.tls.cert_file,
+                &mut cfg.tls.key_file,
+                &mut cfg.tls.ca_file,
+            ] {
+                if let Some(t) = p.as_mut().filter(|t| t.is_relative()) {
+                    *t = dir.join(&*t);
+                }
             }
         }
         Ok(cfg)

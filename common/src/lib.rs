@@ -12,6 +12,8 @@
 //! - [`logging`]: the tracing subscriber that binaries install.
 //! - [`metrics`], [`rpc_metrics`]: Prometheus text for `/metrics`; per-method
 //!   RPC counts and latency histograms for every tonic server.
+//! - [`security`]: the cluster secret, node authentication, user tokens,
+//!   block access tokens and their keys.
 //! - [`webhdfs`]: query parameters and `RemoteException` errors shared by the
 //!   namenode's and the datanodes' WebHDFS endpoints.
 
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod net;
 pub mod path;
 pub mod rpc_metrics;
+pub mod security;
 pub mod sys;
 pub mod units;
 pub mod webhdfs;

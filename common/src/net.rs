@@ -318,3 +318,17 @@ pub fn host_identity(configured: Option<&str>, bound: std::net::SocketAddr) -> S
         _ => bound.ip().to_string(),
     }
 }
+
+/// The endpoint of a gRPC server at `addr` (`host:port`, or a URI), the one
+/// way every Tusk process (daemon or client) makes a channel, so that TLS,
+/// when on, applies to every connection. Callers add their own time-outs
+/// and windows.
+pub fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, String> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|e| format!("invalid address {addr:?}: {e}"))
+}

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracing::{debug, info, warn};
 use tusk_proto as pb;
 use tusk_proto::datanode_command::Kind;
@@ -114,13 +114,8 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
 
 /// A lazily-connecting client of the namenode's DatanodeProtocol.
 pub(crate) fn namenode_client(addr: &str) -> Result<DatanodeProtocolClient<Channel>, String> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let ep = Endpoint::from_shared(uri)
-        .map_err(|e| format!("bad namenode address {addr:?}: {e}"))?
+    let ep = tusk_common::net::endpoint(addr)
+        .map_err(|e| format!("bad namenode address: {e}"))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(crate::node::PEER_KEEPALIVE)

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tusk_proto::data_transfer_client::DataTransferClient;
 
 /// HTTP/2 flow-control windows for block traffic: big enough that a 64 KiB
@@ -119,8 +119,8 @@ impl Node {
         let ch = match peers.get(addr) {
             Some(c) => c.clone(),
             None => {
-                let ep = Endpoint::from_shared(format!("http://{addr}"))
-                    .map_err(|e| format!("bad datanode address {addr:?}: {e}"))?
+                let ep = tusk_common::net::endpoint(addr)
+                    .map_err(|e| format!("bad datanode address: {e}"))?
                     .connect_timeout(Duration::from_secs(5))
                     .tcp_nodelay(true)
                     .initial_stream_window_size(STREAM_WINDOW)

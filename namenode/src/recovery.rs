@@ -34,8 +34,7 @@ async fn call(
     addr: &str,
     req: pb::RecoverReplicaRequest,
 ) -> Result<pb::RecoverReplicaResponse, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
+    let endpoint = tusk_common::net::endpoint(addr)?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT);
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;

@@ -153,6 +153,7 @@ impl MiniClusterBuilder {
         init_logging();
         let dir = tempfile::tempdir()?;
         let mut base = TuskConfig::default();
+        base.security.cluster_secret_file = Some(dir.path().join("cluster.secret"));
         base.cluster.replication = self.replication;
         base.cluster.block_size = Size(self.block_size);
         base.cluster.heartbeat_interval = Dur(self.heartbeat);

@@ -53,13 +53,7 @@ pub const JOB_FILE: &str = "job.json";
 /// calls instead of hanging them.
 pub(crate) fn channel(addr: &str) -> Result<tonic::transport::Channel, String> {
     use std::time::Duration;
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let ep = tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    let ep = tusk_common::net::endpoint(addr)?;
     Ok(ep
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(5))

@@ -152,8 +152,8 @@ pub async fn fetch_segment(
     timeout: Duration,
 ) -> Result<Bytes, String> {
     let work = async {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad shuffle address {addr}: {e}"))?
+        let endpoint = tusk_common::net::endpoint(addr)
+            .map_err(|e| format!("bad shuffle address: {e}"))?
             .connect_timeout(Duration::from_secs(5));
         let channel = endpoint
             .connect()

@@ -31,7 +31,7 @@ pub use error::YarnError;
 pub use tusk_proto::yarn as pb;
 
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Environment variables every container gets (besides its spec's).
 pub mod env {
@@ -81,13 +81,7 @@ const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// A lazily connecting channel to `addr` (`host:port` or a URI).
 pub(crate) fn channel(addr: &str) -> Result<Channel, YarnError> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let ep = Endpoint::from_shared(uri)
-        .map_err(|e| YarnError::InvalidArgument(format!("invalid address {addr:?}: {e}")))?;
+    let ep = tusk_common::net::endpoint(addr).map_err(YarnError::InvalidArgument)?;
     Ok(ep
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(KEEPALIVE)
