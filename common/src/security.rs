@@ -607,6 +607,32 @@ pub fn secret_path(configured: Option<&Path>) -> PathBuf {
     PathBuf::from("cluster.secret")
 }
 
+/// The user token this process presents, if any: `$TUSK_TOKEN` (the
+/// token itself), else the file `$TUSK_TOKEN_FILE`, else
+/// `~/.config/tusk/token` when it exists. Leading and trailing white space
+/// is dropped. Containers get their job's token as `$TUSK_TOKEN`.
+pub fn token_from_env() -> Result<Option<String>, String> {
+    if let Some(t) = std::env::var("TUSK_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Ok(Some(t.trim().to_string()));
+    }
+    let (path, must_exist) = match std::env::var_os("TUSK_TOKEN_FILE").filter(|p| !p.is_empty()) {
+        Some(p) => (PathBuf::from(p), true),
+        None => match std::env::var_os("HOME") {
+            Some(h) => (Path::new(&h).join(".config/tusk/token"), false),
+            None => return Ok(None),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+        Ok(_) => Err(format!("token file {}: empty", path.display())),
+        Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("token file {}: {e}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
