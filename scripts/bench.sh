@@ -37,6 +37,20 @@
 #                               rpc-namenode) for BENCH_FUZZ_SECS (default 60) each:
 #                               executions, executions/s and crashes, each crash
 #                               with its input and replay command; exit 1 on a crash
+#   scripts/bench.sh load       tusk-load: a local 3-node cluster, 64 concurrent clients
+#                               (LOAD_CLIENTS) for LOAD_SECONDS (default 180) doing a
+#                               mix of metadata and data operations, beside the same
+#                               mix with 1 client for LOAD_BASELINE_SECONDS (default
+#                               30): ops/s, p50/p99 ms per operation and the scaling
+#                               ratio; then fsck HEALTHY, every file's SHA-256 as
+#                               written, no unexpected error (exit 1 otherwise).
+#                               LOAD_CONFIG: a tusk.toml for the cluster
+#   scripts/bench.sh tls        two local 3-node clusters side by side, one with
+#                               [tls] on (a CA and certificate made with openssl):
+#                               dfs put and get (replication 3, short-circuit reads
+#                               off) of BENCH_TLS_MB (default 256), alternating
+#                               plain and TLS, best of 3 each, MB/s and the CPU
+#                               seconds of the client and of the daemons
 #
 # Environment: BENCH_SIZE_MB (default 1024), BENCH_NN_OPS (default 40000),
 # BENCH_FILES (default 1000000), BENCH_MR_SIZES (default "256 1024 2048"),
@@ -49,8 +63,8 @@ repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
 what=${1:-storage}
-[[ $what == storage || $what == healing || $what == mapreduce || $what == streaming || $what == loganalysis || $what == fuse || $what == fuzz ]] ||
-  { echo "usage: $0 storage|healing|mapreduce|streaming|loganalysis|fuse|fuzz" >&2; exit 1; }
+[[ $what == storage || $what == healing || $what == mapreduce || $what == streaming || $what == loganalysis || $what == fuse || $what == fuzz || $what == tls || $what == load ]] ||
+  { echo "usage: $0 storage|healing|mapreduce|streaming|loganalysis|fuse|fuzz|tls|load" >&2; exit 1; }
 
 # fuzz: no cluster, only the fuzzer (its own in-process namesystem). The
 # debug build on purpose: its overflow checks and debug assertions turn
@@ -69,6 +83,11 @@ export TUSK_BASE_PORT=${TUSK_BASE_PORT:-31000}
 
 cargo build --release --bins -q
 bin=$repo/target/release
+
+# load: tusk-load starts (and stops) its own local cluster of these binaries.
+if [[ $what == load ]]; then
+  TUSK_BIN_DIR=$bin exec "$bin/tusk-load" --clients "${LOAD_CLIENTS:-64}"
+fi
 dfs=$bin/dfs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tusk-bench.XXXXXX")
@@ -125,6 +144,69 @@ bench_healing() {
   printf '%-44s %8s MB/s  (%s s)\n' "dfs put, replication 3" "$put_mbps" "$put_s"
   printf '%-44s %8s MB/s  (%s MiB in %s s)  %sx put\n' "re-replication after a declared death" "$heal_mbps" \
     "$((victim_bytes >> 20))" "$heal_s" "$(ratio "$heal_mbps" "$put_mbps")"
+}
+
+# tls: see the header.
+bench_tls() {
+  local mb=${BENCH_TLS_MB:-256} tls=$work/tls src=$work/src.bin plain_home=$TUSK_HOME
+  local tls_port=$((TUSK_BASE_PORT + 200))
+  tls_home=$work/cluster-tls  # global: the EXIT trap stops that cluster
+  echo "# tls benchmark, $(date -u +%F), $(nproc) cores, ${mb} MiB, replication 3, short-circuit reads off"
+  mkdir -p "$tls" "$plain_home" "$tls_home"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=tusk" \
+    -keyout "$tls/d.key" -out "$tls/d.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$tls/d.ext"
+  openssl x509 -req -in "$tls/d.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+    -extfile "$tls/d.ext" -out "$tls/d.pem" 2>/dev/null
+  printf '[tls]\nenabled = true\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\n' \
+    "$tls/d.pem" "$tls/d.key" "$tls/ca.pem" > "$tls_home/tusk.toml"
+  # Node managers that run containers as users need every ancestor of
+  # their dirs traversable (mktemp -d makes 0700).
+  chmod 755 "$work"
+  eval "$(scripts/local-cluster.sh start || echo exit 1)"
+  local plain_nn=$TUSK_NAMENODE
+  trap 'TUSK_HOME=$tls_home scripts/local-cluster.sh stop >/dev/null 2>&1 || true; cleanup' EXIT
+  TUSK_HOME=$tls_home TUSK_BASE_PORT=$tls_port TUSK_TLS_CA=$tls/ca.pem scripts/local-cluster.sh start >/dev/null 2>&1 ||
+    { echo "bench: the TLS cluster did not start:" >&2; tail -n 5 "$tls_home"/logs/*.log >&2; exit 1; }
+  head -c $((mb << 20)) /dev/urandom > "$src"
+  export TUSK_SHORTCIRCUIT=0
+  # run MODE OP -> "wall client_cpu daemons_cpu" seconds of one put or get.
+  run() {
+    local home=$plain_home nn=$plain_nn ca= c0 c1 out
+    if [[ $1 == tls ]]; then home=$tls_home nn=127.0.0.1:$tls_port ca=$tls/ca.pem; fi
+    c0=$(TUSK_HOME=$home cluster_cpu)
+    if [[ $2 == put ]]; then
+      out=$( { TIMEFORMAT='%R %U %S'; time TUSK_TLS_CA=$ca "$dfs" --namenode "$nn" put -f "$src" /t.bin; } 2>&1)
+    else
+      rm -f "$work/get.bin"
+      out=$( { TIMEFORMAT='%R %U %S'; time TUSK_TLS_CA=$ca "$dfs" --namenode "$nn" get /t.bin "$work/get.bin"; } 2>&1)
+      cmp -s "$src" "$work/get.bin" || { echo "bench: $1 get differs from the source" >&2; exit 1; }
+    fi
+    c1=$(TUSK_HOME=$home cluster_cpu)
+    awk -v o="$out" -v a="$c0" -v b="$c1" 'BEGIN { split(o, t, " "); printf "%s %.2f %.1f", t[1], t[2] + t[3], b - a }'
+  }
+  local op mode i r best
+  declare -A best_wall best_client best_daemons
+  for op in put get; do
+    for i in 1 2 3; do
+      for mode in plain tls; do
+        read -r -a r <<<"$(run "$mode" "$op")"
+        best=${best_wall[$op$mode]:-}
+        if [[ -z $best ]] || awk -v a="${r[0]}" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+          best_wall[$op$mode]=${r[0]} best_client[$op$mode]=${r[1]} best_daemons[$op$mode]=${r[2]}
+        fi
+      done
+    done
+    printf '%-8s plain %5s MB/s  tls %5s MB/s  tls/plain %s   CPU s client %s -> %s, daemons %s -> %s\n' "dfs $op" \
+      "$(awk -v m="$mb" -v s="${best_wall[${op}plain]}" 'BEGIN { printf "%.0f", m / s }')" \
+      "$(awk -v m="$mb" -v s="${best_wall[${op}tls]}" 'BEGIN { printf "%.0f", m / s }')" \
+      "$(ratio "${best_wall[${op}plain]}" "${best_wall[${op}tls]}")" \
+      "${best_client[${op}plain]}" "${best_client[${op}tls]}" "${best_daemons[${op}plain]}" "${best_daemons[${op}tls]}"
+  done
+  rm -f "$src" "$work/get.bin"
 }
 
 # cluster_cpu -> CPU seconds used so far by the cluster's daemons and the
@@ -330,6 +412,10 @@ if [[ $what == loganalysis ]]; then
 fi
 if [[ $what == streaming ]]; then
   bench_streaming
+  exit 0
+fi
+if [[ $what == tls ]]; then
+  bench_tls
   exit 0
 fi
 if [[ $what == healing ]]; then

@@ -49,17 +49,27 @@ stop_role() {
   rm -f "$f"
 }
 
+# daemon_get HOST:PORT/PATH: GET from a daemon's HTTP server; https
+# checked against the cluster CA when TUSK_TLS_CA is set ([tls] on).
+daemon_get() {
+  if [[ -n ${TUSK_TLS_CA:-} ]]; then
+    curl -fsS --max-time 2 --cacert "$TUSK_TLS_CA" "https://$1"
+  else
+    curl -fsS --max-time 2 "http://$1"
+  fi
+}
+
 # nn_metric NAME -> its value from the namenode's /metrics, or "".
 # (curl fails while the namenode is not listening yet; under pipefail that
 # would otherwise end the caller silently on its first poll.)
 nn_metric() {
-  { curl -fsS --max-time 2 "http://$NN_HTTP/metrics" 2>/dev/null || true; } |
+  { daemon_get "$NN_HTTP/metrics" 2>/dev/null || true; } |
     awk -v m="$1" '$1 == m { print $2; exit }'
 }
 
 # rm_metric NAME -> its value from the resource manager's /metrics, or "".
 rm_metric() {
-  { curl -fsS --max-time 2 "http://$RM_HTTP/metrics" 2>/dev/null || true; } |
+  { daemon_get "$RM_HTTP/metrics" 2>/dev/null || true; } |
     awk -v m="$1" '$1 == m { print $2; exit }'
 }
 
@@ -92,4 +102,18 @@ wait_ready() {
     die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}, node managers registered: ${active:-?}/$nms); logs in $logs"
   fi
   die "cluster not ready after ${READY_TIMEOUT}s (live datanodes: ${live:-?}/$DATANODES, safe mode: ${safe:-?}); logs in $logs"
+}
+
+# ensure_secret: the cluster secret ($TUSK_SECRET_FILE, else
+# $TUSK_HOME/cluster.secret; a tusk.toml cluster_secret_file is the
+# operator's to provide) is made here, before any daemon starts, so node
+# managers and datanodes (which only read it) never race the namenode and
+# resource manager (which would create it) at the first start.
+ensure_secret() {
+  local f=${TUSK_SECRET_FILE:-$TUSK_HOME/cluster.secret} tmp
+  [[ -e $f ]] && return 0
+  tmp=$f.tmp.$$
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$tmp" && echo >>"$tmp")
+  ln "$tmp" "$f" 2>/dev/null || true # link(2): the first creator wins
+  rm -f "$tmp"
 }

@@ -151,6 +151,7 @@ print_exports() {
 cmd_start() {
   local h
   ensure_binaries resourcemanager nodemanager
+  ensure_secret
   start_namenode
   for i in $(seq 1 "$DATANODES"); do start_datanode "$i"; done
   start_resourcemanager

@@ -35,6 +35,8 @@ repo=$(cd "$here/.." && pwd)
 TUSK_HOME=${TUSK_HOME:-./.tusk-netns}
 mkdir -p "$TUSK_HOME"
 TUSK_HOME=$(cd "$TUSK_HOME" && pwd)
+# The daemons find the cluster secret at $TUSK_HOME/cluster.secret.
+export TUSK_HOME
 DATANODES=${DATANODES:-4}
 READY_TIMEOUT=${TUSK_READY_TIMEOUT:-60}
 BIN=${TUSK_BIN_DIR:-$repo/target/release}
@@ -121,6 +123,7 @@ launch() {
 
 start_daemons() {
   local i d
+  ensure_secret
   if ! running namenode; then
     mkdir -p "$TUSK_HOME/namenode"
     launch namenode "$P-nn" "$BIN/namenode" --config "$TUSK_HOME/netns.toml" \

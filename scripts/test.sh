@@ -13,6 +13,7 @@ command -v fusermount3 >/dev/null || need_apt+=(fuse3)  # dfs-fuse (tests/tests/
 command -v rsync >/dev/null || need_apt+=(rsync)  # tests/tests/fuse.rs
 command -v chromium >/dev/null || need_apt+=(chromium)  # the loganalysis HTML report (tests/tests/loganalysis.rs)
 command -v gzip >/dev/null || need_apt+=(gzip)
+command -v openssl >/dev/null || need_apt+=(openssl)  # openssl s_client on a TLS cluster (tests/tests/tls.rs)
 command -v python3 >/dev/null || need_apt+=(python3)  # streaming scripts (tests/tests/streaming.rs), tests/data/loganalysis/reference.py
 # The virtualenv of the Python WebHDFS clients (tests/tests/webhdfs_clients.rs); Debian splits venv/ensurepip out of python3.
 { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || need_apt+=(python3-venv)

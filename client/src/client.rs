@@ -30,14 +30,28 @@ pub const QUOTA_RESET: i64 = -1;
 /// [`DfsClient::set_quota`]: leave this quota as it is (HDFS `QUOTA_DONT_SET`).
 pub const QUOTA_DONT_SET: i64 = i64::MAX;
 
-/// Puts the caller's user name on every namenode call.
+/// Puts the caller's user name on every namenode call, with its proof when
+/// the client has one: the user token (`authorization: Bearer`), or node
+/// authentication with the cluster secret (daemons acting for users).
 #[derive(Clone)]
-pub(crate) struct UserInterceptor(MetadataValue<Ascii>);
+pub(crate) struct UserInterceptor {
+    user: MetadataValue<Ascii>,
+    /// `Bearer <token>`, made once.
+    bearer: Option<MetadataValue<Ascii>>,
+    node_auth: Option<Arc<tusk_common::security::ClusterSecret>>,
+}
 
 impl Interceptor for UserInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut()
-            .insert(tusk_proto::USER_HEADER, self.0.clone());
+            .insert(tusk_proto::USER_HEADER, self.user.clone());
+        if let Some(b) = &self.bearer {
+            req.metadata_mut()
+                .insert(tusk_common::security::AUTHORIZATION_KEY, b.clone());
+        }
+        if let Some(s) = &self.node_auth {
+            s.sign_request(&mut req);
+        }
         Ok(req)
     }
 }
@@ -98,6 +112,43 @@ impl ListPage {
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Jittered exponential backoff until a deadline: how the client waits for
+/// a busy namenode or busy datanodes (jitter, so that the clients one
+/// overload turned away do not all come back at once).
+pub(crate) struct Backoff {
+    deadline: Instant,
+    delay: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(deadline: Instant) -> Backoff {
+        Backoff {
+            deadline,
+            delay: Duration::from_millis(50),
+        }
+    }
+
+    /// The next wait (0.5 to 1.5 times a delay doubling from 50 ms to 2 s),
+    /// or `None` when it would end past the deadline.
+    pub(crate) fn next_delay(&mut self) -> Option<Duration> {
+        let wait = self.delay.mul_f64(rand::random::<f64>() + 0.5);
+        if Instant::now() + wait > self.deadline {
+            return None;
+        }
+        self.delay = (self.delay * 2).min(Duration::from_secs(2));
+        Some(wait)
+    }
+}
+
+/// A call a server shed because too many were in flight
+/// (`tusk_common::shed`): RESOURCE_EXHAUSTED without an error class (the
+/// namenode's own RESOURCE_EXHAUSTED errors, quotas and no datanodes,
+/// always carry one).
+fn is_busy_status(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::ResourceExhausted
+        && s.metadata().get(tusk_proto::ERROR_CLASS_HEADER).is_none()
+}
+
 fn endpoint(addr: &str) -> Result<Endpoint> {
     tusk_common::net::endpoint(addr)
         .map_err(DfsError::InvalidArgument)
@@ -118,7 +169,20 @@ impl DfsClient {
     /// Builds a client. The connection is made lazily on the first call (so
     /// this succeeds while the namenode is still starting); calls retry an
     /// unreachable namenode for `config.retry_timeout`.
-    pub async fn connect(config: ClientConfig) -> Result<DfsClient> {
+    pub async fn connect(mut config: ClientConfig) -> Result<DfsClient> {
+        // With a user token the namenode acts as the token's user whatever
+        // name is claimed: take that name, so relative paths resolve
+        // against the right home directory.
+        if let Some(t) = config
+            .token
+            .as_deref()
+            .and_then(tusk_common::security::UserToken::peek)
+        {
+            if t.user != config.user {
+                tracing::debug!(claimed = %config.user, token_user = %t.user, "acting as the user token's user");
+                config.user = t.user;
+            }
+        }
         let user = MetadataValue::try_from(config.user.as_str()).map_err(|_| {
             DfsError::InvalidArgument(format!("user name {:?} is not ASCII", config.user))
         })?;
@@ -128,8 +192,27 @@ impl DfsClient {
                 config.user
             )));
         }
+        if let Some(e) = &config.token_error {
+            return Err(DfsError::InvalidArgument(e.clone()));
+        }
+        let bearer = match &config.token {
+            Some(t) => Some(
+                MetadataValue::<Ascii>::try_from(format!("Bearer {t}")).map_err(|_| {
+                    DfsError::InvalidArgument(
+                        "user token: not a valid header value (it should look like tusk1.<hex>.<hex>)"
+                            .to_string(),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        let interceptor = UserInterceptor {
+            user,
+            bearer,
+            node_auth: config.node_auth.as_ref().map(|n| n.0.clone()),
+        };
         let channel = endpoint(&config.namenode)?.connect_lazy();
-        let nn = ClientProtocolClient::with_interceptor(channel, UserInterceptor(user))
+        let nn = ClientProtocolClient::with_interceptor(channel, interceptor)
             .max_decoding_message_size(MAX_MESSAGE);
         let client_name = format!("DFSClient_{}_{}", rand::random::<u32>(), std::process::id());
         let home = format!("/user/{}", config.user);
@@ -180,6 +263,7 @@ impl DfsClient {
     {
         let deadline = Instant::now() + self.inner.config.retry_timeout;
         let mut delay = Duration::from_millis(50);
+        let mut busy: Option<Backoff> = None;
         loop {
             match f(self.inner.nn.clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
@@ -193,6 +277,27 @@ impl DfsClient {
                     tracing::debug!(namenode = %self.inner.config.namenode, cause = %s.message(), "namenode unreachable; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                // Shed by a busy namenode before it ran the call (see
+                // tusk_common::shed), so any call may be sent again: back
+                // off with jitter, so that the shed clients do not all
+                // come back at once (Hadoop: RetriableException, backoff).
+                Err(s) if is_busy_status(&s) => {
+                    let busy = busy.get_or_insert_with(|| Backoff::new(deadline));
+                    let Some(wait) = busy.next_delay() else {
+                        return Err(DfsError::Rpc {
+                            code: s.code(),
+                            class: None,
+                            msg: format!(
+                                "{path}: namenode {} still busy after {:?}: {}",
+                                self.inner.config.namenode,
+                                self.inner.config.retry_timeout,
+                                s.message()
+                            ),
+                        });
+                    };
+                    tracing::debug!(namenode = %self.inner.config.namenode, cause = %s.message(), "namenode busy; backing off");
+                    tokio::time::sleep(wait).await;
                 }
                 Err(s) => return Err(DfsError::from_status(s, path)),
             }

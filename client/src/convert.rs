@@ -218,6 +218,7 @@ pub(crate) fn located_block(b: pb::LocatedBlock) -> LocatedBlock {
         offset: b.offset,
         locations: b.locations.into_iter().map(datanode_info).collect(),
         corrupt: b.corrupt,
+        access_token: b.access_token,
     }
 }
 

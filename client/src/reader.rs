@@ -51,6 +51,9 @@ struct Shared {
     failed: Mutex<HashMap<u64, Vec<Failure>>>,
     /// Blocks whose locations were already fetched again.
     refetched: Mutex<HashSet<u64>>,
+    /// Blocks whose every replica refused as busy (datanodes at their
+    /// `max_transfers`): the backoff before they are tried again.
+    busy: Mutex<HashMap<u64, crate::client::Backoff>>,
     /// Short-circuit reads, `None` when turned off.
     local: Option<LocalReads>,
 }
@@ -127,6 +130,7 @@ impl DfsClient {
                 blocks: RwLock::new(locs.blocks),
                 failed: Mutex::new(HashMap::new()),
                 refetched: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashMap::new()),
                 local: self.config().read_shortcircuit.then(LocalReads::default),
             }),
             pos: 0,
@@ -447,9 +451,10 @@ impl Shared {
             let (host, addr, uuid) = (node.host.clone(), node.data_addr.clone(), node.uuid.clone());
             let client_name = self.client.client_name().to_string();
             let (id, gs, need) = (block.block_id, block.genstamp, block.num_bytes);
+            let token = block.access_token.clone();
             let res = tokio::task::spawn_blocking(move || {
                 let socket = sc::find_socket(&host, &addr, client_host.as_deref())?;
-                let r = sc::request_replica(&socket, id, gs, &uuid, &client_name)?;
+                let r = sc::request_replica(&socket, id, gs, &uuid, &client_name, &token)?;
                 if r.len() < need {
                     return Err(LocalError {
                         cause: format!("replica has {} bytes, the block {need}", r.len()),
@@ -470,7 +475,12 @@ impl Shared {
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(path = %self.path, block_id = block.block_id, node = %node.data_addr, cause = %e, "no short-circuit read; reading over the network");
-                    local.refused.lock().insert(key);
+                    // A refused token (expired) is not the replica's fault:
+                    // the network read fetches new tokens, and the next
+                    // block is asked for locally again.
+                    if !e.cause.contains(sc::INVALID_TOKEN) {
+                        local.refused.lock().insert(key);
+                    }
                     // The replica is readable over the network: keep its place
                     // in the order rather than skipping to a farther one.
                     return None;
@@ -502,7 +512,13 @@ impl Shared {
 
     /// Opens a ReadBlock stream for `[pos, end)` on the first replica that
     /// has not failed.
+    ///
+    /// A replica refusing the block token (e.g. expired: a reader that
+    /// outlived its tokens) makes the reader fetch the locations, and so new
+    /// tokens, once and try again (HDFS's `refetchToken`), rather than count
+    /// the replica as failed.
     async fn open_stream(&self, bi: usize, pos: u64, end: u64) -> Result<OpenStream> {
+        let mut token_refetched = false;
         loop {
             let block = self.block(bi)?;
             let failed: Vec<Failure> = self
@@ -521,6 +537,9 @@ impl Shared {
                     self.refetch().await?;
                     continue;
                 }
+                if self.wait_for_busy(&block, &failed).await {
+                    continue;
+                }
                 return Err(all_failed(&self.path, &block, &failed));
             };
             let requested = pos - block.offset;
@@ -530,13 +549,14 @@ impl Shared {
                 length: end - pos,
                 client_name: self.client.client_name().to_string(),
                 verify_checksum: true,
+                access_token: block.access_token.clone(),
             };
             let res = match self.client.datanode(&node.data_addr) {
                 Ok(mut dn) => dn
                     .read_block(req)
                     .await
-                    .map_err(|s| s.message().to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|s| (s.message().to_string(), is_token_refusal(&s))),
+                Err(e) => Err((e.to_string(), false)),
             };
             match res {
                 Ok(r) => {
@@ -547,9 +567,42 @@ impl Shared {
                         requested,
                     })
                 }
-                Err(cause) => self.record_failure(&block, &node, cause, false).await,
+                Err((cause, true)) if !token_refetched => {
+                    tracing::debug!(path = %self.path, block_id = block.block_id, node = %node.data_addr, %cause, "block token refused; fetching new locations and tokens");
+                    token_refetched = true;
+                    self.refetch().await?;
+                }
+                Err((cause, _)) => self.record_failure(&block, &node, cause, false).await,
             }
         }
+    }
+
+    /// Every replica of `block` failed; when some only because their
+    /// datanodes were busy, waits a (jittered, growing) while and forgets
+    /// those failures so they are tried again, until the client's retry
+    /// time-out. False when there is nothing to wait for or the time is up.
+    async fn wait_for_busy(&self, block: &LocatedBlock, failed: &[Failure]) -> bool {
+        let busy = |f: &Failure| f.what.contains(tusk_common::shed::TRANSFERS_BUSY);
+        if !failed.iter().any(busy) {
+            return false;
+        }
+        let wait = {
+            let deadline = std::time::Instant::now() + self.client.config().retry_timeout;
+            let mut all = self.busy.lock();
+            let b = all
+                .entry(block.block_id)
+                .or_insert_with(|| crate::client::Backoff::new(deadline));
+            b.next_delay()
+        };
+        let Some(wait) = wait else {
+            return false;
+        };
+        tracing::debug!(path = %self.path, block_id = block.block_id, ?wait, "every replica busy; backing off");
+        tokio::time::sleep(wait).await;
+        if let Some(f) = self.failed.lock().get_mut(&block.block_id) {
+            f.retain(|f| !busy(f));
+        }
+        true
     }
 
     /// Fetches the block locations again (replicas may have moved).
@@ -560,10 +613,17 @@ impl Shared {
             if let Some(b) = blocks.iter_mut().find(|b| b.block_id == nb.block_id) {
                 b.locations = nb.locations;
                 b.genstamp = nb.genstamp;
+                b.access_token = nb.access_token;
             }
         }
         Ok(())
     }
+}
+
+/// A datanode refused the block access token (HDFS's
+/// `InvalidBlockTokenException`): new locations bring a new token.
+fn is_token_refusal(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::PermissionDenied && s.message().starts_with(sc::INVALID_TOKEN)
 }
 
 fn accept(
@@ -707,6 +767,7 @@ mod tests {
             offset: 0,
             locations: vec![],
             corrupt: false,
+            access_token: Bytes::new(),
         };
         let f = |w: &str, c| Failure {
             uuid: w.into(),

@@ -3,7 +3,7 @@
 //! A reader on the same host as a replica asks that replica's datanode, over
 //! the datanode's UNIX domain socket, for the replica's block file and meta
 //! file. The datanode checks the request (this datanode, a finalized replica
-//! with that generation stamp, later an access token) and answers with the
+//! with that generation stamp, a valid READ block access token) and answers with the
 //! two open files as descriptors (`SCM_RIGHTS`), so the client needs no
 //! permission on the data directories and the datanode decides who reads.
 //! The client then `pread`s the block file and verifies every 512-byte
@@ -393,14 +393,20 @@ pub struct LocalReplica {
     socket: PathBuf,
 }
 
-/// Asks the datanode behind `socket` for the files of `blk_<id>_<genstamp>`.
-/// Blocking: call it from `spawn_blocking`.
+/// How a datanode's refusal of a block access token starts (HDFS's
+/// exception class), on the network and on the domain socket.
+pub const INVALID_TOKEN: &str = "InvalidBlockTokenException";
+
+/// Asks the datanode behind `socket` for the files of `blk_<id>_<genstamp>`,
+/// with the READ block access token from the block's locations. Blocking:
+/// call it from `spawn_blocking`.
 pub fn request_replica(
     socket: &Path,
     block_id: u64,
     genstamp: u64,
     datanode_uuid: &str,
     client_name: &str,
+    access_token: &Bytes,
 ) -> Result<LocalReplica, LocalError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         LocalError::unavailable(format!(
@@ -416,7 +422,7 @@ pub fn request_replica(
         block_id,
         genstamp,
         datanode_uuid: datanode_uuid.to_string(),
-        access_token: Bytes::new(),
+        access_token: access_token.clone(),
         client_name: client_name.to_string(),
     };
     (&sock)

@@ -167,6 +167,9 @@ pub struct LocatedBlock {
     pub locations: Vec<DatanodeInfo>,
     /// Every replica is known corrupt.
     pub corrupt: bool,
+    /// The block access token the namenode issued with these locations
+    /// (opaque; sent to the datanodes; empty when tokens are off).
+    pub access_token: bytes::Bytes,
 }
 
 impl LocatedBlock {

@@ -12,7 +12,9 @@
 //! replaced:
 //! - while nothing of a block was acknowledged (pipeline setup), the block
 //!   is abandoned, the failing datanode excluded, a new block allocated and
-//!   the queue resent (up to [`SETUP_TRIES`] times);
+//!   the queue resent (up to [`SETUP_TRIES`] times; when datanodes refused
+//!   only as busy, at their `max_transfers`, the writer then backs off and
+//!   tries them again, until the client's retry time-out);
 //! - after data was acknowledged (pipeline recovery), the failing datanode
 //!   leaves the pipeline: the namenode gives the block a new generation
 //!   stamp for the survivors (UpdatePipeline), and the queue is resent to
@@ -65,6 +67,12 @@ pub struct DfsWriter {
     previous: Option<pb::Block>,
     /// Datanodes that failed pipeline setup for this file.
     excluded: Vec<String>,
+    /// Those of `excluded` that only refused as busy (at their
+    /// `max_transfers`): excluded again after a backoff, when no other
+    /// datanode took the block.
+    busy: Vec<String>,
+    /// Waiting for busy datanodes (current block), until the retry time-out.
+    busy_backoff: Option<crate::client::Backoff>,
     /// Pipelines tried for the current block (reset when a block finishes).
     setup_attempts: usize,
     /// Pipeline recoveries of the current block (reset when a block finishes).
@@ -190,6 +198,8 @@ impl DfsWriter {
             block: None,
             previous: None,
             excluded: Vec::new(),
+            busy: Vec::new(),
+            busy_backoff: None,
             setup_attempts: 0,
             recoveries: 0,
             written: 0,
@@ -371,6 +381,7 @@ impl DfsWriter {
             self.sent_in_block = 0;
             self.setup_attempts = 0;
             self.recoveries = 0;
+            self.busy_backoff = None;
         }
         Ok(())
     }
@@ -381,7 +392,17 @@ impl DfsWriter {
     async fn open_block(&mut self, packets: VecDeque<Packet>) -> Result<()> {
         loop {
             self.setup_attempts += 1;
-            let located = self.add_block().await?;
+            let located = match self.add_block().await {
+                Ok(b) => b,
+                // Every datanode left was excluded, some only as busy.
+                Err(e) if !self.busy.is_empty() => {
+                    if self.wait_for_busy().await {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             match BlockStream::open(&self.client, located.clone(), packets.clone(), None).await {
                 Ok(b) => {
                     self.block = Some(b);
@@ -391,15 +412,46 @@ impl DfsWriter {
                     let node = located.locations.get(f.node).cloned();
                     tracing::warn!(path = %self.path, block_id = located.block_id, node = ?node.as_ref().map(|n| &n.data_addr), cause = %f.cause, "pipeline setup failed");
                     self.abandon(&located).await;
-                    if let Some(n) = &node {
-                        self.excluded.push(n.uuid.clone());
-                    }
-                    if self.setup_attempts >= SETUP_TRIES {
+                    self.exclude(node.as_ref(), &f.cause);
+                    if self.setup_attempts >= SETUP_TRIES && !self.wait_for_busy().await {
                         return Err(pipeline_error(&self.path, &located, node.as_ref(), f.cause));
                     }
                 }
             }
         }
+    }
+
+    /// Leaves `node` out of the next pipelines; remembers it was only busy.
+    fn exclude(&mut self, node: Option<&DatanodeInfo>, cause: &str) {
+        if let Some(n) = node {
+            self.excluded.push(n.uuid.clone());
+            if cause.contains(tusk_common::shed::TRANSFERS_BUSY) {
+                self.busy.push(n.uuid.clone());
+            }
+        }
+    }
+
+    /// Setup failed on every try and some datanodes refused only because
+    /// they were busy: waits a (jittered, growing) while, takes them back
+    /// and allows new tries, until the client's retry time-out. False when
+    /// there is nothing to wait for or the time is up.
+    async fn wait_for_busy(&mut self) -> bool {
+        if self.busy.is_empty() {
+            return false;
+        }
+        let deadline = Instant::now() + self.client.config().retry_timeout;
+        let backoff = self
+            .busy_backoff
+            .get_or_insert_with(|| crate::client::Backoff::new(deadline));
+        let Some(wait) = backoff.next_delay() else {
+            return false;
+        };
+        tracing::debug!(path = %self.path, busy = self.busy.len(), ?wait, "datanodes busy; backing off");
+        tokio::time::sleep(wait).await;
+        let busy = std::mem::take(&mut self.busy);
+        self.excluded.retain(|u| !busy.contains(u));
+        self.setup_attempts = 0;
+        true
     }
 
     /// Handles a failed pipeline: during setup, a new block with the same
@@ -414,20 +466,20 @@ impl DfsWriter {
         }
         tracing::warn!(path = %self.path, block_id = old.located.block_id, node = ?node.as_ref().map(|n| &n.data_addr), cause = %f.cause, "pipeline setup failed");
         self.abandon(&old.located).await;
-        if let Some(n) = &node {
-            self.excluded.push(n.uuid.clone());
+        self.exclude(node.as_ref(), &f.cause);
+        // End the failed stream before any backoff.
+        let BlockStream {
+            located,
+            unacked,
+            tx,
+            acks,
+            ..
+        } = old;
+        drop((tx, acks));
+        if self.setup_attempts >= SETUP_TRIES && !self.wait_for_busy().await {
+            return Err(pipeline_error(&self.path, &located, node.as_ref(), f.cause));
         }
-        if self.setup_attempts >= SETUP_TRIES {
-            return Err(pipeline_error(
-                &self.path,
-                &old.located,
-                node.as_ref(),
-                f.cause,
-            ));
-        }
-        let packets = old.unacked;
-        drop(old.tx);
-        self.open_block(packets).await
+        self.open_block(unacked).await
     }
 
     /// Pipeline recovery (see the module doc): drops the failed datanode,
@@ -639,6 +691,8 @@ impl BlockStream {
             bytes_per_checksum: BYTES_PER_CHECKSUM as u32,
             recovery: resume_at.is_some(),
             recovery_offset: resume_at.unwrap_or(0),
+            // WRITE token from AddBlock/UpdatePipeline, passed down the pipeline.
+            access_token: located.access_token.clone(),
         };
         let mut unacked = VecDeque::with_capacity(packets.len());
         for (i, mut p) in packets.into_iter().enumerate() {

@@ -32,6 +32,11 @@ enum DnMode {
     FailAfterFirstAck,
     /// Serves reads with one byte flipped (checksums of the true data).
     CorruptReads,
+    /// Refuses the namenode's first block token as expired (as a datanode
+    /// refuses a reader that outlived its tokens), accepts later ones.
+    RefuseFirstToken,
+    /// Refuses every block token.
+    RefuseTokens,
 }
 
 /// Every fake datanode's replicas (block id -> bytes), by uuid.
@@ -125,6 +130,16 @@ impl DataTransfer for FakeDn {
     ) -> Result<Response<Self::ReadBlockStream>, Status> {
         let r = req.into_inner();
         let id = r.block.map(|b| b.block_id).unwrap_or(0);
+        let refused = match *self.mode.lock() {
+            DnMode::RefuseFirstToken => r.access_token.as_ref() == b"token-1",
+            DnMode::RefuseTokens => true,
+            _ => false,
+        };
+        if refused {
+            return Err(Status::permission_denied(format!(
+                "InvalidBlockTokenException: blk_{id}: token expired 5 ms ago"
+            )));
+        }
         let Some(data) = self.blocks.lock().get(&id).cloned() else {
             return Err(Status::not_found(format!(
                 "replica blk_{id} does not exist"
@@ -194,6 +209,8 @@ struct NnState {
     /// Complete answers `false` this many times first.
     complete_delays: u32,
     users: Vec<String>,
+    /// GetBlockLocations calls; the n-th hands out block tokens `token-<n>`.
+    locations_calls: u64,
 }
 
 #[derive(Clone, Default)]
@@ -312,6 +329,7 @@ impl ClientProtocol for FakeNn {
             offset,
             locations,
             corrupt: false,
+            access_token: Default::default(),
         };
         file.0.push(lb.clone());
         Ok(Response::new(pb::AddBlockResponse { block: Some(lb) }))
@@ -352,18 +370,24 @@ impl ClientProtocol for FakeNn {
         &self,
         r: Request<pb::GetBlockLocationsRequest>,
     ) -> Result<Response<pb::GetBlockLocationsResponse>, Status> {
-        let s = self.0.lock();
+        let mut s = self.0.lock();
+        s.locations_calls += 1;
+        let token = Bytes::from(format!("token-{}", s.locations_calls));
         let f = s
             .files
             .get(&r.get_ref().path)
             .ok_or_else(|| Status::not_found(format!("{} does not exist", r.get_ref().path)))?;
+        let mut blocks = f.0.clone();
+        for b in &mut blocks {
+            b.access_token = token.clone();
+        }
         Ok(Response::new(pb::GetBlockLocationsResponse {
             file_length: f
                 .0
                 .iter()
                 .map(|l| l.block.map(|x| x.num_bytes).unwrap_or(0))
                 .sum(),
-            blocks: f.0.clone(),
+            blocks,
             under_construction: !f.2,
             file_id: 7,
         }))
@@ -732,6 +756,40 @@ async fn corrupt_replica_falls_back_and_is_reported() {
     *f.dns[0].mode.lock() = DnMode::Normal;
     f.dns[0].blocks.lock().clear();
     assert!(f.client.read_file("/f").await.unwrap() == bytes);
+}
+
+#[tokio::test]
+async fn a_refused_block_token_is_fetched_again_not_reported() {
+    let f = start(3, 3, false).await;
+    let bytes = data(2 * BLOCK as usize + 5000);
+    write(&f.client, "/f", &bytes).await.unwrap();
+    for d in &f.dns {
+        *d.mode.lock() = DnMode::RefuseFirstToken;
+    }
+    let before = f.nn.0.lock().locations_calls;
+    assert!(f.client.read_file("/f").await.unwrap() == bytes);
+    {
+        let s = f.nn.0.lock();
+        assert_eq!(
+            s.locations_calls - before,
+            2,
+            "the open, and one fetch of new tokens"
+        );
+        assert!(s.bad.is_empty(), "nothing reported corrupt: {:?}", s.bad);
+    }
+
+    // Tokens refused for good: the read fails naming the cause, and still
+    // nothing is reported corrupt.
+    for d in &f.dns {
+        *d.mode.lock() = DnMode::RefuseTokens;
+    }
+    let e = f.client.read_file("/f").await.unwrap_err();
+    assert!(
+        matches!(e, DfsError::BlockUnreadable { block_id: 1, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("InvalidBlockTokenException"), "{e}");
+    assert!(f.nn.0.lock().bad.is_empty());
 }
 
 #[tokio::test]

@@ -223,6 +223,20 @@ pub struct DatanodeConfig {
     /// it off. Clients find it through an entry named after the advertised
     /// data address in the per-user rendezvous directory (docs/ARCHITECTURE.md).
     pub domain_socket_path: Option<PathBuf>,
+    /// ReadBlock and WriteBlock streams (including the pipeline's and
+    /// re-replication's) the DataTransfer service serves at once (HDFS's
+    /// `dfs.datanode.max.transfer.threads`, 4096); one more is refused
+    /// with RESOURCE_EXHAUSTED and clients move to another replica or
+    /// exclude the node from the pipeline.
+    pub max_transfers: u32,
+    /// WebHDFS CREATE/APPEND/OPEN/GETFILECHECKSUM transfers served at once;
+    /// one more gets 503 RetriableException. Each holds a namenode
+    /// connection and a few MiB of buffers.
+    pub webhdfs_max_transfers: u32,
+    /// How long a WebHDFS request body may stay silent (or a response go
+    /// unread) before the transfer is aborted and cleaned up (Hadoop: the
+    /// 60 s socket time-out).
+    pub webhdfs_idle_timeout: Dur,
 }
 
 impl Default for DatanodeConfig {
@@ -243,6 +257,9 @@ impl Default for DatanodeConfig {
             volume_check_interval: Dur(Duration::from_secs(30)),
             failed_volumes_tolerated: -1,
             domain_socket_path: None,
+            max_transfers: 4096,
+            webhdfs_max_transfers: 256,
+            webhdfs_idle_timeout: Dur(Duration::from_secs(60)),
         }
     }
 }
@@ -325,6 +342,26 @@ pub struct NodeManagerConfig {
     pub memory_check_interval: Dur,
     /// Time between SIGTERM and SIGKILL when a container is stopped.
     pub kill_grace: Dur,
+    /// Who containers run as: `auto` (default: as their application's
+    /// user when the node manager runs as root, else as the node manager's
+    /// own user), `user` (always as the user; the node manager must run as
+    /// root) or `process` (always as the node manager's own user). See
+    /// `[security] container_*` for which users qualify.
+    pub container_executor: ContainerExecutor,
+}
+
+/// `[nodemanager] container_executor` (Hadoop: the Linux vs. the default
+/// container executor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerExecutor {
+    /// `user` when the node manager runs as root, else `process`.
+    #[default]
+    Auto,
+    /// Each container as its application's user (setuid; needs root).
+    User,
+    /// Every container as the node manager's own user.
+    Process,
 }
 
 impl Default for NodeManagerConfig {
@@ -343,6 +380,7 @@ impl Default for NodeManagerConfig {
             vcores: 8,
             memory_check_interval: Dur(Duration::from_secs(1)),
             kill_grace: Dur(Duration::from_millis(250)),
+            container_executor: ContainerExecutor::Auto,
         }
     }
 }
@@ -372,6 +410,13 @@ pub struct LimitsConfig {
     /// An HTTP client must send a whole request header within this time,
     /// else its connection is closed (slowloris; Jetty in Hadoop: 30-60 s).
     pub http_header_read_timeout: Dur,
+    /// Calls every gRPC server of the daemon has in flight at once, over all
+    /// connections (a streaming call counts until its response stream
+    /// ends); one more is shed at once with RESOURCE_EXHAUSTED "server
+    /// busy" instead of queueing without bound, and clients retry it with
+    /// backoff (Hadoop: `ipc.server.handler.queue.size` and its
+    /// RetriableException / backoff).
+    pub rpc_max_pending: u32,
 }
 
 impl Default for LimitsConfig {
@@ -383,6 +428,7 @@ impl Default for LimitsConfig {
             rpc_keepalive_interval: Dur(Duration::from_secs(60)),
             rpc_keepalive_timeout: Dur(Duration::from_secs(20)),
             http_header_read_timeout: Dur(Duration::from_secs(30)),
+            rpc_max_pending: 4096,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`units`]: parsing and printing of sizes (`128MiB`) and durations (`3s`).
 //! - [`path`]: the rules for a valid absolute Tusk path, shared by the client
 //!   (which normalizes) and the namenode (which refuses anything else).
+//! - [`shed`]: the bound on calls in flight per gRPC server (load shedding).
 //! - [`sys`]: the login user name, `*.addr` files.
 //! - [`logging`]: the tracing subscriber that binaries install.
 //! - [`metrics`], [`rpc_metrics`]: Prometheus text for `/metrics`; per-method
@@ -26,6 +27,7 @@ pub mod net;
 pub mod path;
 pub mod rpc_metrics;
 pub mod security;
+pub mod shed;
 pub mod sys;
 pub mod units;
 pub mod webhdfs;

@@ -8,8 +8,10 @@
 
 /// HDFS's default `dfs.namenode.fs-limits.max-component-length`.
 pub const MAX_COMPONENT_LEN: usize = 255;
-/// HDFS's default `dfs.namenode.fs-limits.max-directory-items` is 1,048,576;
-/// we keep the same maximum depth as HDFS (`INodeDirectory` max path depth 1000).
+/// Most components a path may have: HDFS's `MAX_PATH_DEPTH` (1000), a
+/// constant there too (`dfs.namenode.fs-limits.*` configures only the
+/// component length and directory items), so a client cannot make the
+/// namenode recurse or allocate without bound on one path.
 pub const MAX_DEPTH: usize = 1000;
 /// HDFS's `MAX_PATH_LENGTH` (bytes of the whole path), checked with the depth.
 pub const MAX_PATH_LEN: usize = 8000;
@@ -27,7 +29,8 @@ pub enum PathError {
     Nul(String),
     #[error("{path}: component of {len} bytes exceeds the limit of {MAX_COMPONENT_LEN}")]
     TooLong { path: String, len: usize },
-    #[error("{0}: path is too deep")]
+    /// `0` is the path, cut like `PathTooLong`'s.
+    #[error("{0}: path is too deep (more than {MAX_DEPTH} components)")]
     TooDeep(String),
     /// `path` is the first 64 bytes of the path, then `…`.
     #[error("{path}: path of {len} bytes exceeds the limit of {MAX_PATH_LEN}")]
@@ -49,12 +52,8 @@ pub fn validate(path: &str) -> Result<(), PathError> {
         return Ok(());
     }
     if path.len() > MAX_PATH_LEN {
-        let mut cut = 64;
-        while !path.is_char_boundary(cut) {
-            cut -= 1;
-        }
         return Err(PathError::PathTooLong {
-            path: format!("{}…", &path[..cut]),
+            path: shortened(path),
             len: path.len(),
         });
     }
@@ -64,9 +63,21 @@ pub fn validate(path: &str) -> Result<(), PathError> {
         depth += 1;
     }
     if depth > MAX_DEPTH {
-        return Err(PathError::TooDeep(path.into()));
+        return Err(PathError::TooDeep(shortened(path)));
     }
     Ok(())
+}
+
+/// The first 64 bytes of a long path and `…`, for one-line errors.
+fn shortened(path: &str) -> String {
+    if path.len() <= 64 {
+        return path.to_string();
+    }
+    let mut cut = 64;
+    while !path.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &path[..cut])
 }
 
 fn check_component(path: &str, c: &str) -> Result<(), PathError> {
@@ -171,10 +182,15 @@ mod tests {
         assert!(validate(&format!("/{}", "x".repeat(255))).is_ok());
         let deep = "/d".repeat(MAX_DEPTH);
         assert!(validate(&deep).is_ok());
-        assert!(matches!(
-            validate(&format!("{deep}/d")),
-            Err(PathError::TooDeep(_))
-        ));
+        let e = validate(&format!("{deep}/d")).unwrap_err();
+        assert!(matches!(e, PathError::TooDeep(_)));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}…: path is too deep (more than 1000 components)",
+                &deep[..64]
+            )
+        );
         let component = format!("/{}", "x".repeat(199));
         assert!(validate(&component.repeat(MAX_PATH_LEN / 200)).is_ok());
         assert!(matches!(

@@ -172,6 +172,13 @@ pub async fn start_with_store(
     let data_adv = tusk_common::net::advertised(&host, data_addr.port());
     let http_adv = tusk_common::net::advertised(&host, http_addr.port());
 
+    // The cluster secret, loaded once and shared (Arc): node authentication
+    // towards the namenode and other datanodes, user tokens on WebHDFS.
+    let secret_path = cfg.security.secret_path();
+    let secret = Arc::new(
+        tusk_common::security::ClusterSecret::load(&secret_path)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let (reports, report_rx) = link::ReportQueue::new();
     let node = Arc::new(
         node::Node::new(
@@ -183,9 +190,18 @@ pub async fn start_with_store(
             cfg.cluster.block_size.0,
             reports,
         )
-        .with_webhdfs(webhdfs::Settings::new(dn.namenode.clone())),
+        .with_webhdfs(
+            webhdfs::Settings::new(dn.namenode.clone())
+                .with_idle_timeout(dn.webhdfs_idle_timeout.0)
+                .with_max_transfers(dn.webhdfs_max_transfers as usize)
+                .with_security(secret.clone(), cfg.security.authentication),
+        )
+        .with_security(secret.clone(), cfg.security.block_access_tokens),
     );
-    let client = link::namenode_client(&dn.namenode).map_err(anyhow::Error::msg)?;
+    if !cfg.security.block_access_tokens {
+        warn!("block access tokens are off: anyone who can reach this datanode can read and write its replicas");
+    }
+    let client = link::namenode_client(&dn.namenode, secret.clone()).map_err(anyhow::Error::msg)?;
     let (registered_tx, registered_rx) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
 
@@ -261,6 +277,7 @@ pub async fn start_with_store(
     {
         let node = node.clone();
         let limits = cfg.limits.clone();
+        let max_transfers = dn.max_transfers as usize;
         spawn(
             "data-server",
             TRANSFER_GRACE + Duration::from_secs(3),
@@ -271,6 +288,7 @@ pub async fn start_with_store(
                     stop,
                     TRANSFER_GRACE,
                     limits,
+                    max_transfers,
                 ))
             }),
         );

@@ -13,7 +13,7 @@
 //!   without waiting for a heartbeat, and keeps them until delivered.
 
 use crate::convert::{block_of, storage_report};
-use crate::node::Node;
+use crate::node::{Node, NodeAuth};
 use crate::store::BlockRef;
 use rand::Rng;
 use std::sync::Arc;
@@ -21,8 +21,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+use tusk_common::security::ClusterSecret;
 use tusk_proto as pb;
 use tusk_proto::datanode_command::Kind;
 use tusk_proto::datanode_protocol_client::DatanodeProtocolClient;
@@ -112,16 +114,22 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
+/// The namenode's DatanodeProtocol, every call signed with the cluster
+/// secret (node authentication).
+pub(crate) type NnClient = DatanodeProtocolClient<InterceptedService<Channel, NodeAuth>>;
+
 /// A lazily-connecting client of the namenode's DatanodeProtocol.
-pub(crate) fn namenode_client(addr: &str) -> Result<DatanodeProtocolClient<Channel>, String> {
+pub(crate) fn namenode_client(addr: &str, secret: Arc<ClusterSecret>) -> Result<NnClient, String> {
     let ep = tusk_common::net::endpoint(addr)
         .map_err(|e| format!("bad namenode address: {e}"))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(crate::node::PEER_KEEPALIVE)
         .keep_alive_timeout(crate::node::PEER_KEEPALIVE);
-    Ok(DatanodeProtocolClient::new(ep.connect_lazy())
-        .max_decoding_message_size(crate::node::MAX_MESSAGE))
+    Ok(
+        DatanodeProtocolClient::with_interceptor(ep.connect_lazy(), NodeAuth(secret))
+            .max_decoding_message_size(crate::node::MAX_MESSAGE),
+    )
 }
 
 /// What the heartbeat worker needs.
@@ -129,7 +137,7 @@ pub(crate) struct Heartbeat {
     pub node: Arc<Node>,
     /// The namenode's address, for messages.
     pub namenode: String,
-    pub client: DatanodeProtocolClient<Channel>,
+    pub client: NnClient,
     /// `[cluster] heartbeat_interval`, used until the namenode says otherwise.
     pub interval: Duration,
     /// Set while registered; the reports worker only sends then.
@@ -175,6 +183,18 @@ impl Heartbeat {
             };
             let resp = match timeout(RPC_TIMEOUT, self.client.register(req)).await {
                 Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(e)) if e.code() == tonic::Code::Unauthenticated => {
+                    // Not a transient fault: say so loudly, and keep trying
+                    // (the operator may fix the secret file and restart the
+                    // namenode, or this datanode).
+                    if backoff.should_log() {
+                        error!(node = %self.node.uuid, "namenode refused us: {} (is this datanode's cluster secret file a copy of the namenode's?); will retry", e.message());
+                    }
+                    if sleep_or_stop(backoff.next(), &mut self.stop).await {
+                        return;
+                    }
+                    continue;
+                }
                 Ok(Err(e)) => {
                     if backoff.should_log() {
                         warn!(node = %self.node.uuid, "cannot register with the namenode at {} (will retry): {}", self.namenode, e.message());
@@ -194,6 +214,7 @@ impl Heartbeat {
                     continue;
                 }
             };
+            self.node.set_block_keys(&resp.block_keys);
             let interval = match resp.heartbeat_interval_ms {
                 0 => self.interval,
                 ms => Duration::from_millis(ms),
@@ -263,6 +284,7 @@ impl Heartbeat {
             Ok(Err(s)) => return Err(s.message().to_string()),
             Err(_) => return Err("heartbeat timed out".into()),
         };
+        self.node.set_block_keys(&resp.block_keys);
         self.handle(resp.commands).await
     }
 
@@ -410,7 +432,7 @@ pub(crate) async fn run_commands(
 /// after one last best-effort flush.
 pub(crate) async fn run_reports(
     node: Arc<Node>,
-    mut client: DatanodeProtocolClient<Channel>,
+    mut client: NnClient,
     mut rx: mpsc::UnboundedReceiver<Report>,
     mut registered: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,

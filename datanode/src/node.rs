@@ -9,7 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::transport::Channel;
+use tonic::{Request, Status};
+use tusk_common::security::{BlockKey, BlockKeyRing, ClusterSecret};
+use tusk_proto as pb;
 use tusk_proto::data_transfer_client::DataTransferClient;
 
 /// HTTP/2 flow-control windows for block traffic: big enough that a 64 KiB
@@ -50,6 +55,44 @@ pub(crate) struct Node {
     /// WebHDFS data endpoint settings: the namenode it acts against, its
     /// transfer slots and idle time-out.
     pub webhdfs: crate::webhdfs::Settings,
+    /// The cluster secret and the block keys: who may do what here.
+    pub security: Security,
+}
+
+/// How a datanode tells who may touch its replicas.
+pub(crate) struct Security {
+    /// Signs this datanode's own calls (namenode, other datanodes) and
+    /// verifies other daemons' (the namenode's RecoverReplica, replica
+    /// copies from other datanodes).
+    pub secret: Arc<ClusterSecret>,
+    /// `[security] block_access_tokens`: clients need a token from the
+    /// namenode for every block access.
+    pub block_tokens: bool,
+    /// The keys tokens are checked with, replaced by every register and
+    /// heartbeat answer.
+    pub keys: BlockKeyRing,
+}
+
+/// Adds node authentication to every call of a client it wraps.
+#[derive(Clone)]
+pub(crate) struct NodeAuth(pub Arc<ClusterSecret>);
+
+impl Interceptor for NodeAuth {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        self.0.sign_request(&mut req);
+        Ok(req)
+    }
+}
+
+/// A DataTransfer client of another datanode, authenticated as this one.
+pub(crate) type PeerClient = DataTransferClient<InterceptedService<Channel, NodeAuth>>;
+
+/// A block access refused: PERMISSION_DENIED with the message clients match
+/// (HDFS's exception class first).
+pub(crate) fn token_refused(block_id: u64, cause: impl std::fmt::Display) -> Status {
+    Status::permission_denied(format!(
+        "InvalidBlockTokenException: blk_{block_id}: {cause}"
+    ))
 }
 
 impl Node {
@@ -78,6 +121,62 @@ impl Node {
             peers: Mutex::new(HashMap::new()),
             reports,
             webhdfs: crate::webhdfs::Settings::default(),
+            // Strict until `with_security`: tokens required, a secret nobody has.
+            security: Security {
+                secret: Arc::new(ClusterSecret::generate()),
+                block_tokens: true,
+                keys: BlockKeyRing::default(),
+            },
+        }
+    }
+
+    /// Sets the cluster secret and whether block access tokens are required.
+    pub fn with_security(mut self, secret: Arc<ClusterSecret>, block_tokens: bool) -> Self {
+        self.security.secret = secret;
+        self.security.block_tokens = block_tokens;
+        self
+    }
+
+    /// Replaces the block keys with the namenode's current set.
+    pub fn set_block_keys(&self, keys: &[pb::BlockKey]) {
+        let keys: Vec<BlockKey> = keys
+            .iter()
+            .filter_map(|k| {
+                Some(BlockKey {
+                    id: k.id,
+                    key: k.key.as_ref().try_into().ok()?,
+                    expires_ms: k.expires_ms,
+                })
+            })
+            .collect();
+        self.security.keys.set(keys);
+    }
+
+    /// Whether a request carries valid node authentication (it comes from
+    /// a daemon holding the cluster secret).
+    pub fn is_daemon<T>(&self, req: &Request<T>) -> bool {
+        self.security.secret.check_request(req).is_ok()
+    }
+
+    /// Checks access `mode` ([`tusk_common::security::ACCESS_READ`] /
+    /// `ACCESS_WRITE`) to `block_id`: a daemon (node authentication) may,
+    /// a client needs a valid token (when tokens are on).
+    pub fn check_access(
+        &self,
+        daemon: bool,
+        token: &[u8],
+        block_id: u64,
+        mode: u32,
+    ) -> Result<(), Status> {
+        if daemon || !self.security.block_tokens {
+            return Ok(());
+        }
+        match self.security.keys.verify(token, block_id, mode) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::debug!(block_id, node = %self.uuid, cause = %e, "block access refused");
+                Err(token_refused(block_id, e))
+            }
         }
     }
 
@@ -114,7 +213,7 @@ impl Node {
 
     /// A DataTransfer client for another datanode (connects lazily; the
     /// error of an unreachable node surfaces on the first call).
-    pub fn peer(&self, addr: &str) -> Result<DataTransferClient<Channel>, String> {
+    pub fn peer(&self, addr: &str) -> Result<PeerClient, String> {
         let mut peers = self.peers.lock();
         let ch = match peers.get(addr) {
             Some(c) => c.clone(),
@@ -137,9 +236,11 @@ impl Node {
                 ch
             }
         };
-        Ok(DataTransferClient::new(ch)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE))
+        Ok(
+            DataTransferClient::with_interceptor(ch, NodeAuth(self.security.secret.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
     }
 }
 

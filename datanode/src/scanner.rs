@@ -32,10 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::transport::Channel;
 use tracing::{debug, info, warn};
 use tusk_proto as pb;
-use tusk_proto::datanode_protocol_client::DatanodeProtocolClient;
 
 /// File in the state dir holding the position of the current pass.
 pub const CURSOR_FILE: &str = "scanner.cursor";
@@ -479,7 +477,7 @@ impl Scanner {
 /// the datanode runs).
 pub(crate) async fn run_worker(
     scanner: Scanner,
-    mut client: DatanodeProtocolClient<Channel>,
+    mut client: crate::link::NnClient,
     registered: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) {

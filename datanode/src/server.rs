@@ -3,7 +3,7 @@
 //! (see [`tusk_common::net::serve_grpc`]).
 
 use crate::node::{Node, CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE, STREAM_WINDOW};
-use crate::transfer::DataTransferService;
+use crate::transfer::{DataTransferService, TransferSlots};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -12,16 +12,19 @@ use tusk_proto::data_transfer_server::DataTransferServer;
 
 /// Serves DataTransfer until `stop` fires; then lets open streams finish for
 /// up to `grace` and kills the connections that are left. Connection limits
-/// and the message size cap come from `[limits]`.
+/// and the message size cap come from `[limits]`; at most `max_transfers`
+/// ReadBlock/WriteBlock streams run at once (`[datanode] max_transfers`).
 pub(crate) async fn serve_data(
     node: Arc<Node>,
     listener: TcpListener,
     stop: watch::Receiver<bool>,
     grace: Duration,
     limits: tusk_common::config::LimitsConfig,
+    max_transfers: usize,
 ) {
     let rpc = node.metrics.rpc.clone();
-    let svc = DataTransferServer::new(DataTransferService { node })
+    let slots = TransferSlots::new(max_transfers);
+    let svc = DataTransferServer::new(DataTransferService { node, slots })
         .max_decoding_message_size(limits.max_message().min(MAX_MESSAGE))
         .max_encoding_message_size(MAX_MESSAGE);
     let router = tusk_common::net::grpc_server(&limits)

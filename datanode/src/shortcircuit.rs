@@ -8,8 +8,9 @@
 //! which also holds the framing and descriptor passing both sides use).
 //!
 //! Each connection carries one request: a block id, generation stamp, this
-//! datanode's uuid, and an access token (reserved for block tokens: only an
-//! empty one is accepted today). The answer grants only a finalized replica
+//! datanode's uuid, and a READ block access token (checked as ReadBlock
+//! checks it; refused with ACCESS_DENIED "InvalidBlockTokenException: …").
+//! The answer grants only a finalized replica
 //! with that very stamp — never one being written — and carries its block
 //! file and meta file, opened read-only here, as two descriptors. The client
 //! verifies every chunk's CRC32C itself and reports a corrupt replica to the
@@ -36,6 +37,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use tusk_client::shortcircuit as sc;
+use tusk_common::security::ACCESS_READ;
 use tusk_proto as pb;
 use tusk_proto::ShortCircuitStatus as Status;
 
@@ -173,11 +175,8 @@ fn decide(
             format!("this is datanode {}, not {}", node.uuid, req.datanode_uuid),
         );
     }
-    if !req.access_token.is_empty() {
-        return refuse(
-            Status::ShortCircuitAccessDenied,
-            "block access tokens are not verified by this datanode yet".into(),
-        );
+    if let Err(e) = node.check_access(false, &req.access_token, req.block_id, ACCESS_READ) {
+        return refuse(Status::ShortCircuitAccessDenied, e.message().to_string());
     }
     let replica = match node.store.state(req.block_id) {
         Some(ReplicaState::Finalized(r)) if r.block.genstamp == req.genstamp => r,
@@ -260,17 +259,28 @@ mod tests {
     use crate::link::ReportQueue;
     use crate::store::{BlockRef, BlockStore, DiskOptions, DiskStore, MemStore};
 
+    /// A node that does not check block tokens (see `tokens_are_checked`).
     fn node(store: Arc<dyn BlockStore>) -> Arc<Node> {
+        node_with_tokens(store, false)
+    }
+
+    fn node_with_tokens(store: Arc<dyn BlockStore>, tokens: bool) -> Arc<Node> {
         let (reports, _rx) = ReportQueue::new();
-        Arc::new(Node::new(
-            store,
-            "127.0.0.1".into(),
-            "127.0.0.1:1".into(),
-            "127.0.0.1:2".into(),
-            65536,
-            1 << 20,
-            reports,
-        ))
+        Arc::new(
+            Node::new(
+                store,
+                "127.0.0.1".into(),
+                "127.0.0.1:1".into(),
+                "127.0.0.1:2".into(),
+                65536,
+                1 << 20,
+                reports,
+            )
+            .with_security(
+                Arc::new(tusk_common::security::ClusterSecret::generate()),
+                tokens,
+            ),
+        )
     }
 
     fn write(store: &dyn BlockStore, b: BlockRef, data: &[u8], finalize: bool) {
@@ -340,12 +350,53 @@ mod tests {
     }
 
     #[test]
-    fn refuses_other_nodes_tokens_and_memory_stores() {
+    fn tokens_are_checked() {
+        use std::time::Duration;
+        use tusk_common::security::BlockKeyManager;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(&[dir.path().join("d")], DiskOptions::default()).unwrap();
+        let node = node_with_tokens(Arc::new(store), true);
+        write(node.store.as_ref(), BlockRef::new(1, 3), b"abc", true);
+        let keys = BlockKeyManager::new(vec![], Duration::from_secs(600), Duration::from_secs(600));
+        node.security.keys.set(keys.keys().to_vec());
+        let mut req = pb::ShortCircuitRequest {
+            block_id: 1,
+            genstamp: 3,
+            datanode_uuid: node.uuid.clone(),
+            ..Default::default()
+        };
+        let (resp, files) = decide(&node, &req);
+        assert_eq!(resp.status, Status::ShortCircuitAccessDenied as i32);
+        assert!(
+            resp.message
+                .starts_with("InvalidBlockTokenException: blk_1: no token"),
+            "{}",
+            resp.message
+        );
+        assert!(files.is_none());
+        req.access_token = keys.issue(2, ACCESS_READ, "u").into();
+        assert_eq!(
+            decide(&node, &req).0.status,
+            Status::ShortCircuitAccessDenied as i32
+        );
+        req.access_token = keys.issue(1, ACCESS_READ, "u").into();
+        let (resp, files) = decide(&node, &req);
+        assert_eq!(
+            resp.status,
+            Status::ShortCircuitGranted as i32,
+            "{}",
+            resp.message
+        );
+        assert!(files.is_some());
+    }
+
+    #[test]
+    fn refuses_other_nodes_and_memory_stores() {
         let node = node(Arc::new(MemStore::new(1 << 30)));
         write(node.store.as_ref(), BlockRef::new(1, 1), b"abc", true);
         let e = ask(&node, 1, 1).unwrap_err();
         assert!(e.cause.contains("no replica files"), "{e}");
-        let mut req = pb::ShortCircuitRequest {
+        let req = pb::ShortCircuitRequest {
             block_id: 1,
             genstamp: 1,
             datanode_uuid: "someone-else".into(),
@@ -354,11 +405,5 @@ mod tests {
         let (resp, files) = decide(&node, &req);
         assert_eq!(resp.status, Status::ShortCircuitWrongNode as i32);
         assert!(files.is_none());
-        req.datanode_uuid = node.uuid.clone();
-        req.access_token = bytes::Bytes::from_static(b"tok");
-        assert_eq!(
-            decide(&node, &req).0.status,
-            Status::ShortCircuitAccessDenied as i32
-        );
     }
 }

@@ -46,6 +46,7 @@ impl DatanodeProtocol for FakeNamenode {
             rack: "/default-rack".into(),
             heartbeat_interval_ms: 100,
             block_report_interval_ms: 0,
+            block_keys: vec![],
         }))
     }
 
@@ -62,10 +63,14 @@ impl DatanodeProtocol for FakeNamenode {
                     kind: Kind::Reregister as i32,
                     ..Default::default()
                 }],
+                block_keys: vec![],
             }));
         }
         let commands = self.0.commands.lock().remove(&uuid).unwrap_or_default();
-        Ok(Response::new(pb::HeartbeatResponse { commands }))
+        Ok(Response::new(pb::HeartbeatResponse {
+            commands,
+            block_keys: vec![],
+        }))
     }
 
     async fn block_report(
@@ -132,8 +137,27 @@ async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// Every datanode of a test gets a copy of one secret (the fake namenode
+/// checks no node authentication) and checks no block tokens: the writer
+/// and reader here talk to datanodes directly, as only the namenode's
+/// tokens would allow (tests/tests/block_tokens.rs covers tokens).
 fn config(namenode: &str, dir: &std::path::Path) -> TuskConfig {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut cfg = TuskConfig::default();
+    std::fs::create_dir_all(dir).unwrap();
+    let secret = dir.join("cluster.secret");
+    if !secret.exists() {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&secret)
+            .unwrap();
+        writeln!(f, "{}", "5e".repeat(32)).unwrap();
+    }
+    cfg.security.cluster_secret_file = Some(secret);
+    cfg.security.block_access_tokens = false;
     cfg.cluster.heartbeat_interval.0 = Duration::from_millis(100);
     cfg.cluster.block_size.0 = 8 << 20;
     cfg.datanode.namenode = namenode.to_string();
@@ -252,6 +276,7 @@ async fn read_block(
             length,
             client_name: "test-reader".into(),
             verify_checksum: true,
+            access_token: Default::default(),
         })
         .await?
         .into_inner();
@@ -443,7 +468,10 @@ async fn three_node_pipeline_write_read_and_failures() {
         .await
         .unwrap();
     let cs = client
-        .block_checksum(pb::BlockChecksumRequest { block: Some(b1) })
+        .block_checksum(pb::BlockChecksumRequest {
+            block: Some(b1),
+            access_token: Default::default(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -454,7 +482,10 @@ async fn three_node_pipeline_write_read_and_failures() {
     let be: Vec<u8> = crcs(&data).iter().flat_map(|c| c.to_be_bytes()).collect();
     assert_eq!(cs.md5_of_crcs.as_ref(), md5::Md5::digest(&be).as_slice());
     let ri = client
-        .replica_info(pb::ReplicaInfoRequest { block: Some(b1) })
+        .replica_info(pb::ReplicaInfoRequest {
+            block: Some(b1),
+            access_token: Default::default(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -724,6 +755,7 @@ async fn starts_before_the_namenode_and_registers_when_it_comes() {
     let _ = idle
         .replica_info(pb::ReplicaInfoRequest {
             block: Some(blk(1, 1)),
+            access_token: Default::default(),
         })
         .await
         .unwrap();

@@ -222,6 +222,7 @@ message_table!(
     pb::yarn::StopContainerRequest,
     pb::yarn::GetContainerStatusRequest,
     pb::yarn::GetContainerLogsRequest,
+    pb::yarn::GetApplicationLogsRequest,
     pb::mr::GetTaskRequest,
     pb::mr::PingRequest,
     pb::mr::GetMapOutputsRequest,
@@ -331,16 +332,22 @@ impl InProcessNamenode {
                     http_addr: format!("10.0.0.{i}:9864"),
                     rack: String::new(),
                 };
-                dn.register(Request::new(pb::RegisterRequest {
-                    info: Some(info),
-                    storages: vec![storage()],
-                }))
+                dn.register(signed(
+                    &self.state,
+                    pb::RegisterRequest {
+                        info: Some(info),
+                        storages: vec![storage()],
+                    },
+                ))
                 .await?;
-                dn.heartbeat(Request::new(pb::HeartbeatRequest {
-                    uuid: format!("dn{i}"),
-                    storages: vec![storage()],
-                    xceivers: 0,
-                }))
+                dn.heartbeat(signed(
+                    &self.state,
+                    pb::HeartbeatRequest {
+                        uuid: format!("dn{i}"),
+                        storages: vec![storage()],
+                        xceivers: 0,
+                    },
+                ))
                 .await?;
             }
             let mut req = Request::new(pb::SetSafeModeRequest {
@@ -397,11 +404,14 @@ async fn populate(client: &ClientService, dn: &DatanodeService, path: &str) -> a
             ..lb
         };
         for i in 0..3 {
-            dn.block_received_and_deleted(Request::new(pb::BlockReceivedAndDeletedRequest {
-                uuid: format!("dn{i}"),
-                received: vec![done],
-                deleted: vec![],
-            }))
+            dn.block_received_and_deleted(signed(
+                &dn.0,
+                pb::BlockReceivedAndDeletedRequest {
+                    uuid: format!("dn{i}"),
+                    received: vec![done],
+                    deleted: vec![],
+                },
+            ))
             .await?;
         }
         previous = Some(done);
@@ -760,12 +770,26 @@ fn with_user<T>(user: &str, msg: T) -> Request<T> {
     r
 }
 
+/// A DatanodeProtocol request with node authentication: the fuzzer plays a
+/// datanode holding the cluster secret, so the handlers behind the check
+/// are exercised (an unsigned call only meets UNAUTHENTICATED).
+fn signed<T>(state: &NamenodeState, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    state.secret.sign_request(&mut r);
+    r
+}
+
 async fn run_call(state: &Arc<NamenodeState>, user: &str, call: Call) -> Result<(), tonic::Status> {
     let c = ClientService(state.clone());
     let d = DatanodeService(state.clone());
     macro_rules! go {
         ($svc:expr, $method:ident, $req:expr) => {
             $svc.$method(with_user(user, $req)).await.map(|_| ())
+        };
+    }
+    macro_rules! dgo {
+        ($method:ident, $req:expr) => {
+            d.$method(signed(state, $req)).await.map(|_| ())
         };
     }
     match call {
@@ -794,11 +818,11 @@ async fn run_call(state: &Arc<NamenodeState>, user: &str, call: Call) -> Result<
         Call::Decommission(r) => go!(c, decommission, r),
         Call::Recommission(r) => go!(c, recommission, r),
         Call::SetSafeMode(r) => go!(c, set_safe_mode, r),
-        Call::Register(r) => go!(d, register, r),
-        Call::Heartbeat(r) => go!(d, heartbeat, r),
-        Call::BlockReport(r) => go!(d, block_report, r),
-        Call::BlockReceivedAndDeleted(r) => go!(d, block_received_and_deleted, r),
-        Call::ReportCorrupt(r) => go!(d, report_corrupt, r),
+        Call::Register(r) => dgo!(register, r),
+        Call::Heartbeat(r) => dgo!(heartbeat, r),
+        Call::BlockReport(r) => dgo!(block_report, r),
+        Call::BlockReceivedAndDeleted(r) => dgo!(block_received_and_deleted, r),
+        Call::ReportCorrupt(r) => dgo!(report_corrupt, r),
         Call::Decoded(i, bytes) => {
             macro_rules! decoded {
                 ($($n:literal => $t:ty, $method:ident;)*) => {

@@ -103,12 +103,19 @@ pub fn datanode_from(d: &pb::DatanodeInfo) -> DatanodeId {
     }
 }
 
+/// A located block without an access token (see [`located_with_token`]).
 pub fn located_to(b: &LocatedBlock) -> pb::LocatedBlock {
+    located_with_token(b, prost::bytes::Bytes::new())
+}
+
+/// A located block carrying the caller's block access token.
+pub fn located_with_token(b: &LocatedBlock, access_token: prost::bytes::Bytes) -> pb::LocatedBlock {
     pb::LocatedBlock {
         block: Some(block_to(&b.block)),
         offset: b.offset,
         locations: b.locations.iter().map(datanode_to).collect(),
         corrupt: b.corrupt,
+        access_token,
     }
 }
 

@@ -30,6 +30,8 @@
 //! - [`leases`]: one writer per file; the hook for lease recovery.
 //! - [`sync`]: group commit — apply under the lock, flush outside it, one
 //!   fsync for many mutations.
+//! - [`block_tokens`]: block keys (persisted, rotated by a worker, sent to
+//!   datanodes in heartbeats) and the access tokens on located blocks.
 //! - [`types`]: domain types; [`convert`]: proto ⇄ domain and the single
 //!   [`error::NnError`] → `tonic::Status` mapping; [`error`]: the error enum.
 //! - [`rpc`]: the tonic services (thin adapters); [`http`]: the axum server
@@ -40,6 +42,7 @@
 //! Start a namenode with [`start`]; stop it with [`NamenodeHandle::shutdown`].
 
 pub mod balancer;
+pub mod block_tokens;
 pub mod blockmap;
 pub mod convert;
 pub mod datanodes;
@@ -93,6 +96,8 @@ pub struct NamenodeHandle {
     http: JoinHandle<()>,
     monitor: JoinHandle<()>,
     replication: JoinHandle<()>,
+    /// Block key rotation.
+    block_keys: JoinHandle<()>,
     /// Shared state; dropped before the store is closed.
     state: Arc<NamenodeState>,
     /// The only owner of the sled `Db` and the edit log (closed explicitly
@@ -156,18 +161,66 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
     let rpc_addr = rpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
+    // The cluster secret, loaded once and shared (Arc) by everything that
+    // authenticates: DatanodeProtocol node auth, user tokens (RPC, WebHDFS, UI).
+    let secret_path = cfg.security.secret_path();
+    let secret = match tusk_common::security::ClusterSecret::load_or_create(&secret_path) {
+        Ok((s, created)) => {
+            if created {
+                tracing::info!(path = %secret_path.display(), "created the cluster secret");
+            }
+            Arc::new(s)
+        }
+        Err(e) => {
+            drop(fsn);
+            let _ = store.close();
+            return Err(e.into());
+        }
+    };
+    let block_tokens = {
+        let (log, sec, hb) = (
+            store.log.clone() as Arc<dyn KvStore>,
+            cfg.security.clone(),
+            cfg.cluster.heartbeat_interval.0,
+        );
+        let opened = tokio::task::spawn_blocking(move || {
+            block_tokens::BlockTokens::open(Some(log), &sec, hb)
+        })
+        .await
+        .context("opening the block keys")?;
+        match opened {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                drop(fsn);
+                let _ = store.close();
+                return Err(anyhow::anyhow!("block access tokens: {e}"));
+            }
+        }
+    };
     let commit = Arc::new(GroupCommit::new(store.log.clone()));
-    let state = Arc::new(NamenodeState::new(
-        fsn,
-        commit.clone(),
-        cfg.cluster.heartbeat_interval.0,
-        nn.block_report_interval.0,
-    ));
+    let state = Arc::new(
+        NamenodeState::new(
+            fsn,
+            commit.clone(),
+            cfg.cluster.heartbeat_interval.0,
+            nn.block_report_interval.0,
+        )
+        .with_security(secret, cfg.security.authentication)
+        .with_block_tokens(block_tokens.clone()),
+    );
     let (shutdown, shutdown_rx) = watch::channel(false);
 
     let monitor = tokio::spawn(run_monitor(
         state.clone(),
         cfg.cluster.heartbeat_interval.0,
+        shutdown_rx.clone(),
+    ));
+    // Key rotation: ticks often enough to hand a new key over on time.
+    let block_keys = tokio::spawn(block_tokens::run(
+        block_tokens,
+        (cfg.security.block_key_update_interval.0 / 4)
+            .min(cfg.cluster.heartbeat_interval.0)
+            .min(Duration::from_secs(30)),
         shutdown_rx.clone(),
     ));
     let replication = tokio::spawn(run_replication_monitor(
@@ -200,6 +253,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         http,
         monitor,
         replication,
+        block_keys,
         state,
         store,
     };
@@ -295,7 +349,8 @@ impl NamenodeHandle {
     /// [`start`] in this process.
     ///
     /// Order: servers first (no new requests; in-flight ones finish), then
-    /// the monitor and the replication monitor (no new work), then the store:
+    /// the monitor, the replication monitor and the block key rotation (no
+    /// new work), then the store:
     /// the edit log syncs what is pending and checkpoints, then sled closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
@@ -308,6 +363,7 @@ impl NamenodeHandle {
         }
         let _ = self.monitor.await;
         let _ = self.replication.await;
+        let _ = self.block_keys.await;
         drop(self.state);
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close())

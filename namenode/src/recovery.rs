@@ -11,6 +11,7 @@ use crate::fsn::lease::{agreed_length, BlockRecovery, RecoveryOutcome, ReplicaSt
 use crate::rpc::NamenodeState;
 use std::sync::Arc;
 use std::time::Duration;
+use tusk_common::security::ClusterSecret;
 use tusk_proto as pb;
 use tusk_proto::data_transfer_client::DataTransferClient;
 
@@ -21,7 +22,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Recovers `rec`'s block and commits the outcome.
 pub async fn run(state: Arc<NamenodeState>, rec: BlockRecovery) {
-    let outcome = recover(&rec).await;
+    let outcome = recover(&rec, &state.secret).await;
     if let Err(e) = state
         .mutate(|f| f.commit_block_synchronization(&rec, &outcome))
         .await
@@ -30,7 +31,11 @@ pub async fn run(state: Arc<NamenodeState>, rec: BlockRecovery) {
     }
 }
 
+/// One RecoverReplica call, with node authentication: datanodes accept it
+/// only from a holder of the cluster secret (a client must never be able to
+/// cut a replica).
 async fn call(
+    secret: &ClusterSecret,
     addr: &str,
     req: pb::RecoverReplicaRequest,
 ) -> Result<pb::RecoverReplicaResponse, String> {
@@ -38,6 +43,8 @@ async fn call(
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT);
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let mut req = tonic::Request::new(req);
+    secret.sign_request(&mut req);
     DataTransferClient::new(channel)
         .recover_replica(req)
         .await
@@ -45,7 +52,7 @@ async fn call(
         .map_err(|s| s.message().to_string())
 }
 
-async fn recover(rec: &BlockRecovery) -> RecoveryOutcome {
+async fn recover(rec: &BlockRecovery, secret: &ClusterSecret) -> RecoveryOutcome {
     use pb::recover_replica_request::Phase;
     let init = futures::future::join_all(rec.targets.iter().map(|(uuid, addr)| async move {
         let req = pb::RecoverReplicaRequest {
@@ -54,7 +61,7 @@ async fn recover(rec: &BlockRecovery) -> RecoveryOutcome {
             new_genstamp: rec.new_genstamp,
             length: 0,
         };
-        (uuid, addr, call(addr, req).await)
+        (uuid, addr, call(secret, addr, req).await)
     }))
     .await;
     let mut answers = Vec::new();
@@ -108,7 +115,7 @@ async fn recover(rec: &BlockRecovery) -> RecoveryOutcome {
                 new_genstamp: rec.new_genstamp,
                 length: len,
             };
-            (uuid.clone(), addr.clone(), call(&addr, req).await)
+            (uuid.clone(), addr.clone(), call(secret, &addr, req).await)
         }
     }))
     .await;

@@ -3,6 +3,7 @@
 //! under the lock, and — for mutations — waits for group commit after
 //! releasing it.
 
+use crate::block_tokens::BlockTokens;
 use crate::convert::*;
 use crate::error::{NnError, NnResult};
 use crate::fsn::{AddBlockArgs, CreateArgs, FsNamesystem, BYTES_PER_CHECKSUM, WRITE_PACKET_SIZE};
@@ -15,7 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
+use tusk_common::config::AuthMode;
+use tusk_common::security::{self, ClusterSecret};
+use tusk_common::security::{ACCESS_READ, ACCESS_WRITE};
 use tusk_proto as pb;
 use tusk_proto::client_protocol_server::{ClientProtocol, ClientProtocolServer};
 use tusk_proto::datanode_protocol_server::{DatanodeProtocol, DatanodeProtocolServer};
@@ -43,6 +48,13 @@ pub struct NamenodeState {
     /// The bound RPC address, set when the RPC server starts (WebHDFS
     /// redirects name it as `namenoderpcaddress`).
     rpc_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The cluster secret (loaded once in `lib.rs::start`): node
+    /// authentication of daemons and verification of user tokens.
+    pub secret: Arc<ClusterSecret>,
+    /// `[security] authentication`: whether a claimed user name needs a token.
+    pub auth: AuthMode,
+    /// Block keys and access tokens (`[security] block_access_tokens`).
+    pub block_tokens: Arc<BlockTokens>,
 }
 
 impl NamenodeState {
@@ -65,7 +77,24 @@ impl NamenodeState {
             block_report_interval,
             started: Instant::now(),
             rpc_addr: std::sync::OnceLock::new(),
+            // A fresh random secret nobody else holds until `with_security`.
+            secret: Arc::new(ClusterSecret::generate()),
+            auth: AuthMode::Simple,
+            block_tokens: Arc::new(BlockTokens::disabled()),
         }
+    }
+
+    /// Sets the cluster secret and the client authentication mode.
+    pub fn with_security(mut self, secret: Arc<ClusterSecret>, auth: AuthMode) -> Self {
+        self.secret = secret;
+        self.auth = auth;
+        self
+    }
+
+    /// Sets the block keys (tokens are off until then).
+    pub fn with_block_tokens(mut self, tokens: Arc<BlockTokens>) -> Self {
+        self.block_tokens = tokens;
+        self
     }
 
     /// The bound RPC address, once the RPC server runs.
@@ -87,16 +116,59 @@ impl NamenodeState {
         g
     }
 
-    /// The caller of a ClientProtocol request (`x-tusk-user`, else "nobody").
-    pub fn caller<T>(&self, req: &Request<T>) -> Caller {
-        let user = req
-            .metadata()
-            .get(tusk_proto::USER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or("nobody")
-            .to_string();
-        self.caller_for_user(&user)
+    /// The caller of a ClientProtocol request: the user [`authenticate`]
+    /// found (by the interceptor of [`serve`], or here when the service
+    /// is called directly).
+    ///
+    /// [`authenticate`]: NamenodeState::authenticate
+    pub fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        let user = match req.extensions().get::<AuthenticatedUser>() {
+            Some(u) => u.0.clone(),
+            None => self.authenticate(req)?,
+        };
+        Ok(self.caller_for_user(&user))
+    }
+
+    /// Who a ClientProtocol request runs as.
+    ///
+    /// - `simple`: the claimed `x-tusk-user`, else "nobody" (Hadoop's
+    ///   simple authentication believes the client).
+    /// - `token`: the user of a valid `authorization: Bearer` user token
+    ///   (any `x-tusk-user` is ignored); without a token, a daemon holding
+    ///   the cluster secret (valid node authentication: node managers
+    ///   localizing files, datanodes serving WebHDFS) may act as the user it
+    ///   names in `x-tusk-user`, like Hadoop's trusted proxy users. Anything
+    ///   else is UNAUTHENTICATED with a one-line reason.
+    pub fn authenticate<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        let claimed = || {
+            req.metadata()
+                .get(tusk_proto::USER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("nobody")
+                .to_string()
+        };
+        if self.auth == AuthMode::Simple {
+            return Ok(claimed());
+        }
+        if let Some(token) = security::user_token_of(req) {
+            return match self.secret.verify_user_token(token) {
+                Ok(t) => Ok(t.user),
+                Err(e) => Err(auth_failed(format!("user token refused: {e}"))),
+            };
+        }
+        if req.metadata().get(security::NODE_AUTH_KEY).is_some() {
+            return match self.secret.check_request(req) {
+                Ok(()) => Ok(claimed()),
+                Err(e) => Err(auth_failed(e.message().to_string())),
+            };
+        }
+        Err(auth_failed(
+            "no user token (this cluster has [security] authentication = \"token\": \
+             get one from an admin (dfs admin token create USER) and set TUSK_TOKEN, \
+             TUSK_TOKEN_FILE or ~/.config/tusk/token)"
+                .to_string(),
+        ))
     }
 
     /// The caller for a user named by other means (WebHDFS `user.name`),
@@ -123,6 +195,27 @@ impl NamenodeState {
     pub fn read<T>(&self, f: impl FnOnce(&FsNamesystem) -> T) -> T {
         f(&self.fsn.read())
     }
+}
+
+/// The user [`NamenodeState::authenticate`] found, put in the request's
+/// extensions by the interceptor of [`serve`] so handlers do not verify
+/// the token twice.
+#[derive(Debug, Clone)]
+struct AuthenticatedUser(String);
+
+/// The Hadoop class of a refused authentication: `dfs` prints the message
+/// after the path ("dfs: /p: authentication failed: token expired …").
+pub const AUTHENTICATION_EXCEPTION: &str =
+    "org.apache.hadoop.security.authentication.client.AuthenticationException";
+
+/// UNAUTHENTICATED, "authentication failed: <reason>", with the Hadoop class.
+fn auth_failed(reason: String) -> Status {
+    let mut s = Status::unauthenticated(format!("authentication failed: {reason}"));
+    s.metadata_mut().insert(
+        tusk_proto::ERROR_CLASS_HEADER,
+        tonic::metadata::MetadataValue::from_static(AUTHENTICATION_EXCEPTION),
+    );
+    s
 }
 
 fn peer_host<T>(req: &Request<T>, given: &str) -> String {
@@ -157,7 +250,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetFileInfoRequest>,
     ) -> R<pb::GetFileInfoResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let st = s.read(|f| f.get_file_info(&caller, &req.get_ref().path))?;
         Ok(Response::new(pb::GetFileInfoResponse {
             status: st.as_ref().map(status_to),
@@ -166,7 +259,7 @@ impl ClientProtocol for ClientService {
 
     async fn mkdirs(&self, req: Request<pb::MkdirsRequest>) -> R<pb::MkdirsResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.mkdirs(&caller, &r.path, r.permission, r.create_parent))
             .await?;
@@ -175,7 +268,7 @@ impl ClientProtocol for ClientService {
 
     async fn get_listing(&self, req: Request<pb::GetListingRequest>) -> R<pb::GetListingResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let l = s.read(|f| f.get_listing(&caller, &r.path, &r.start_after, r.limit))?;
         Ok(Response::new(pb::GetListingResponse {
@@ -187,7 +280,7 @@ impl ClientProtocol for ClientService {
 
     async fn create(&self, req: Request<pb::CreateRequest>) -> R<pb::CreateResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let args = CreateArgs {
             path: &r.path,
@@ -208,7 +301,7 @@ impl ClientProtocol for ClientService {
 
     async fn append(&self, req: Request<pb::AppendRequest>) -> R<pb::AppendResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let st = s
             .mutate(|f| f.append(&caller, &r.path, &r.client_name, Instant::now()))
@@ -220,6 +313,7 @@ impl ClientProtocol for ClientService {
 
     async fn add_block(&self, req: Request<pb::AddBlockRequest>) -> R<pb::AddBlockResponse> {
         let s = &self.0;
+        let caller = s.caller(&req)?;
         let writer = peer_host(&req, &req.get_ref().client_host);
         let r = req.get_ref();
         let args = AddBlockArgs {
@@ -231,8 +325,11 @@ impl ClientProtocol for ClientService {
             writer_host: &writer,
         };
         let lb = s.mutate(|f| f.add_block(&args)).await?;
+        let token = s
+            .block_tokens
+            .token(lb.block.id, ACCESS_READ | ACCESS_WRITE, &caller.user);
         Ok(Response::new(pb::AddBlockResponse {
-            block: Some(located_to(&lb)),
+            block: Some(located_with_token(&lb, token)),
         }))
     }
 
@@ -253,13 +350,17 @@ impl ClientProtocol for ClientService {
         req: Request<pb::UpdatePipelineRequest>,
     ) -> R<pb::UpdatePipelineResponse> {
         let s = &self.0;
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let b = required_block(&r.block, "updatePipeline")?;
         let located = s
             .mutate(|f| f.update_pipeline(&r.path, &r.client_name, r.file_id, b, &r.node_uuids))
             .await?;
+        let token =
+            s.block_tokens
+                .token(located.block.id, ACCESS_READ | ACCESS_WRITE, &caller.user);
         Ok(Response::new(pb::UpdatePipelineResponse {
-            block: Some(located_to(&located)),
+            block: Some(located_with_token(&located, token)),
         }))
     }
 
@@ -293,13 +394,21 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetBlockLocationsRequest>,
     ) -> R<pb::GetBlockLocationsResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let reader = peer_host(&req, &req.get_ref().client_host);
         let r = req.get_ref();
         let l = s.read(|f| f.get_block_locations(&caller, &r.path, r.offset, r.length, &reader))?;
         Ok(Response::new(pb::GetBlockLocationsResponse {
             file_length: l.file_length,
-            blocks: l.blocks.iter().map(located_to).collect(),
+            // After the permission check in get_block_locations: READ tokens.
+            blocks: l
+                .blocks
+                .iter()
+                .map(|b| {
+                    let token = s.block_tokens.token(b.block.id, ACCESS_READ, &caller.user);
+                    located_with_token(b, token)
+                })
+                .collect(),
             under_construction: l.under_construction,
             file_id: l.file_id,
         }))
@@ -307,7 +416,7 @@ impl ClientProtocol for ClientService {
 
     async fn rename(&self, req: Request<pb::RenameRequest>) -> R<pb::RenameResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.rename(&caller, &r.src, &r.dst, r.overwrite))
             .await?;
@@ -316,7 +425,7 @@ impl ClientProtocol for ClientService {
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> R<pb::DeleteResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let deleted = s
             .mutate(|f| f.delete(&caller, &r.path, r.recursive))
@@ -329,7 +438,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetPermissionRequest>,
     ) -> R<pb::SetPermissionResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.set_permission(&caller, &r.path, r.permission))
             .await?;
@@ -338,7 +447,7 @@ impl ClientProtocol for ClientService {
 
     async fn set_owner(&self, req: Request<pb::SetOwnerRequest>) -> R<pb::SetOwnerResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.set_owner(&caller, &r.path, &r.owner, &r.group))
             .await?;
@@ -350,7 +459,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetReplicationRequest>,
     ) -> R<pb::SetReplicationResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let is_file = s
             .mutate(|f| f.set_replication(&caller, &r.path, r.replication))
@@ -360,7 +469,7 @@ impl ClientProtocol for ClientService {
 
     async fn set_quota(&self, req: Request<pb::SetQuotaRequest>) -> R<pb::SetQuotaResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.set_quota(&caller, &r.path, r.ns_quota, r.space_quota))
             .await?;
@@ -369,7 +478,7 @@ impl ClientProtocol for ClientService {
 
     async fn set_times(&self, req: Request<pb::SetTimesRequest>) -> R<pb::SetTimesResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         s.mutate(|f| f.set_times(&caller, &r.path, r.mtime_ms, r.atime_ms))
             .await?;
@@ -381,7 +490,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetContentSummaryRequest>,
     ) -> R<pb::GetContentSummaryResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let path = &req.get_ref().path;
         let (c, q) = s.read(|f| {
             let c = f.content_summary(&caller, path)?;
@@ -402,7 +511,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::GetFileChecksumRequest>,
     ) -> R<pb::GetFileChecksumResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let (sha, length) = s.read(|f| f.file_checksum(&caller, &req.get_ref().path))?;
         Ok(Response::new(pb::GetFileChecksumResponse {
             sha256: sha.into(),
@@ -474,7 +583,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::SetSafeModeRequest>,
     ) -> R<pb::SetSafeModeResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let action = safe_mode_action_from(req.get_ref().action());
         let safe_mode = s.fsn.write().set_safe_mode(&caller, action)?;
         Ok(Response::new(pb::SetSafeModeResponse { safe_mode }))
@@ -485,7 +594,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::DecommissionRequest>,
     ) -> R<pb::DecommissionResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let nodes = s.fsn.write().decommission(&caller, &req.get_ref().node)?;
         Ok(Response::new(pb::DecommissionResponse {
             nodes: nodes.iter().map(datanode_to).collect(),
@@ -497,7 +606,7 @@ impl ClientProtocol for ClientService {
         req: Request<pb::RecommissionRequest>,
     ) -> R<pb::RecommissionResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let nodes = s.fsn.write().recommission(&caller, &req.get_ref().node)?;
         Ok(Response::new(pb::RecommissionResponse {
             nodes: nodes.iter().map(datanode_to).collect(),
@@ -506,7 +615,7 @@ impl ClientProtocol for ClientService {
 
     async fn fsck(&self, req: Request<pb::FsckRequest>) -> R<pb::FsckResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let report = s.read(|f| f.fsck(&caller, &r.path, r.all_files))?;
         Ok(Response::new(fsck_to(&report)))
@@ -514,7 +623,7 @@ impl ClientProtocol for ClientService {
 
     async fn balancer(&self, req: Request<pb::BalancerRequest>) -> R<pb::BalancerResponse> {
         let s = &self.0;
-        let caller = s.caller(&req);
+        let caller = s.caller(&req)?;
         let r = req.get_ref();
         let action = balancer_action_from(r.action());
         let status =
@@ -531,6 +640,7 @@ impl ClientProtocol for ClientService {
 impl DatanodeProtocol for DatanodeService {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> R<pb::RegisterResponse> {
         let s = &self.0;
+        self.authenticate(&req, "register")?;
         let r = req.get_ref();
         let info = r
             .info
@@ -549,11 +659,13 @@ impl DatanodeProtocol for DatanodeService {
             rack,
             heartbeat_interval_ms: s.heartbeat_interval.as_millis() as u64,
             block_report_interval_ms: s.block_report_interval.as_millis() as u64,
+            block_keys: s.block_tokens.keys_pb(),
         }))
     }
 
     async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> R<pb::HeartbeatResponse> {
         let s = &self.0;
+        self.authenticate(&req, "heartbeat")?;
         Metrics::inc(&s.metrics.heartbeats);
         let r = req.get_ref();
         let cmds = s.fsn.write().heartbeat(
@@ -564,6 +676,7 @@ impl DatanodeProtocol for DatanodeService {
         );
         Ok(Response::new(pb::HeartbeatResponse {
             commands: cmds.iter().map(command_to).collect(),
+            block_keys: s.block_tokens.keys_pb(),
         }))
     }
 
@@ -572,6 +685,7 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::BlockReportRequest>,
     ) -> R<pb::BlockReportResponse> {
         let s = &self.0;
+        self.authenticate(&req, "block report")?;
         Metrics::inc(&s.metrics.block_reports);
         let r = req.get_ref();
         let blocks: Vec<_> = r.finalized.iter().map(block_from).collect();
@@ -590,6 +704,7 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::BlockReceivedAndDeletedRequest>,
     ) -> R<pb::BlockReceivedAndDeletedResponse> {
         let s = &self.0;
+        self.authenticate(&req, "incremental block report")?;
         Metrics::inc(&s.metrics.incremental_block_reports);
         let r = req.get_ref();
         let received: Vec<_> = r.received.iter().map(block_from).collect();
@@ -605,6 +720,7 @@ impl DatanodeProtocol for DatanodeService {
         req: Request<pb::ReportCorruptRequest>,
     ) -> R<pb::ReportCorruptResponse> {
         let s = &self.0;
+        self.authenticate(&req, "corrupt replica report")?;
         let r = req.get_ref();
         tracing::warn!(node = %r.uuid, blocks = r.blocks.len(), reason = %r.reason, "datanode reports corrupt replicas");
         let bad: Vec<_> = r
@@ -614,6 +730,17 @@ impl DatanodeProtocol for DatanodeService {
             .collect();
         s.fsn.write().report_bad_blocks(&bad);
         Ok(Response::new(pb::ReportCorruptResponse {}))
+    }
+}
+
+impl DatanodeService {
+    /// Node authentication (the cluster secret) of a DatanodeProtocol call,
+    /// checked before the handler touches any state: a process without the
+    /// secret cannot register, heartbeat, report or receive commands.
+    fn authenticate<T>(&self, req: &Request<T>, call: &str) -> Result<(), Status> {
+        self.0.secret.check_request(req).inspect_err(|e| {
+            tracing::warn!(peer = ?req.remote_addr(), call, "datanode call refused: {}", e.message());
+        })
     }
 }
 
@@ -631,12 +758,23 @@ pub async fn serve(
     // Full block reports of big datanodes exceed tonic's 4 MiB default:
     // the limit is `[limits] max_rpc_message_size` (128 MiB).
     let rpc = state.metrics.rpc.clone();
+    // Every ClientProtocol call is authenticated before its handler runs
+    // (in `token` mode, calls without a valid token end here).
+    let auth = {
+        let state = state.clone();
+        move |mut req: Request<()>| -> Result<Request<()>, Status> {
+            let user = state.authenticate(&req)?;
+            req.extensions_mut().insert(AuthenticatedUser(user));
+            Ok(req)
+        }
+    };
     let router = tusk_common::net::grpc_server(limits)
         .add_service(
-            rpc.wrap(
+            rpc.wrap(InterceptedService::new(
                 ClientProtocolServer::new(ClientService(state.clone()))
                     .max_decoding_message_size(limits.max_message()),
-            ),
+                auth,
+            )),
         )
         .add_service(
             rpc.wrap(

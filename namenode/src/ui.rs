@@ -10,7 +10,9 @@
 //! - `/startup`: what the namenode did at start and the safe-mode progress.
 //!
 //! The browser acts as the user in `?user.name=` (Hadoop's default in simple
-//! mode: `dr.who`), so the namespace's permissions apply: a private
+//! mode: `dr.who`); with `[security] authentication = "token"`, as the
+//! user of the token in `?delegation=` or `Authorization: Bearer`, else as
+//! the anonymous `dr.who`. The namespace's permissions apply: a private
 //! directory answers 403, a missing path 404. Every page copies what it
 //! needs out of the namesystem under the read lock and renders after
 //! releasing it.
@@ -19,13 +21,14 @@ use crate::error::NnError;
 use crate::rpc::NamenodeState;
 use crate::types::{AdminState, DatanodeReport, FileLocations, FileStatus, InodeKind, Listing};
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tusk_common::config::AuthMode;
 use tusk_common::units::human_size;
 use tusk_common::webhdfs::{encode_path, encode_query_value, Params};
 
@@ -110,9 +113,9 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\
 th{background:#f3f3f3}td.n{text-align:right}\
 nav a{margin-right:1em}.err{color:#a00}code{background:#f6f6f6}";
 
-/// A whole page: title, navigation bar (keeping `user.name` when given), body.
-fn page(title: &str, user: Option<&str>, body: &str) -> String {
-    let q = user_query(user);
+/// A whole page: title, navigation bar (keeping the identity query `q`,
+/// see [`Who::query`]), body.
+fn page(title: &str, q: &str, body: &str) -> String {
     let mut h = String::with_capacity(body.len() + 1024);
     let _ = write!(
         h,
@@ -123,18 +126,89 @@ fn page(title: &str, user: Option<&str>, body: &str) -> String {
          <a href=\"/startup{q1}\">Startup progress</a></nav><h1>{t}</h1>",
         t = esc(title),
         q1 = esc(&q.replacen('&', "?", 1)),
-        q2 = esc(&q),
+        q2 = esc(q),
     );
     h.push_str(body);
     h.push_str("</body></html>\n");
     h
 }
 
-/// `&user.name=U` when the request named a user, else "".
-fn user_query(user: Option<&str>) -> String {
-    match user {
-        Some(u) => format!("&user.name={}", encode_query_value(u)),
-        None => String::new(),
+/// Who the browser acts as, and how the page's links keep it.
+struct Who {
+    /// The user the request proved (token authentication) or named
+    /// (simple), else [`DEFAULT_USER`].
+    user: String,
+    /// `&user.name=U` or `&delegation=T` when the URL carried it, else "":
+    /// appended to every link so the next page acts as the same user.
+    query: String,
+    /// `[security] authentication = "token"`.
+    token_mode: bool,
+}
+
+impl Who {
+    /// Simple authentication: `?user.name=` (or `doas`), believed.
+    /// Token authentication: the user of a valid token in `?delegation=`
+    /// or `Authorization: Bearer`; without one (or with a forged or expired
+    /// one) the anonymous [`DEFAULT_USER`] — `user.name` is not believed.
+    fn of(s: &NamenodeState, p: &Params, headers: &HeaderMap) -> Who {
+        if s.auth == AuthMode::Simple {
+            let named = p.user();
+            return Who {
+                user: named.unwrap_or(DEFAULT_USER).to_string(),
+                query: named
+                    .map(|u| format!("&user.name={}", encode_query_value(u)))
+                    .unwrap_or_default(),
+                token_mode: false,
+            };
+        }
+        let anonymous = Who {
+            user: DEFAULT_USER.to_string(),
+            query: String::new(),
+            token_mode: true,
+        };
+        if let Some(t) = p.get_nonempty("delegation") {
+            return match s.secret.verify_user_token(t) {
+                Ok(tok) => Who {
+                    user: tok.user,
+                    query: format!("&delegation={}", encode_query_value(t)),
+                    token_mode: true,
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "web UI: user token refused; anonymous");
+                    anonymous
+                }
+            };
+        }
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(tusk_common::security::bearer);
+        match bearer.map(|t| s.secret.verify_user_token(t)) {
+            // The client sends the header on every request: links need nothing.
+            Some(Ok(tok)) => Who {
+                user: tok.user,
+                ..anonymous
+            },
+            _ => anonymous,
+        }
+    }
+
+    /// How to act as someone else, for the explorer's help line.
+    fn hint(&self) -> &'static str {
+        if self.token_mode {
+            "add <code>?delegation=TOKEN</code> (a user token) to act as its user"
+        } else {
+            "set <code>?user.name=</code> to act as someone else"
+        }
+    }
+
+    /// The WebHDFS query that acts as this user (download links).
+    fn webhdfs_query(&self) -> String {
+        if self.token_mode {
+            self.query.clone()
+        } else {
+            format!("&user.name={}", encode_query_value(&self.user))
+        }
     }
 }
 
@@ -143,12 +217,12 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 /// An error page with `status`, one line saying what and why.
-fn error_page(status: StatusCode, title: &str, user: Option<&str>, msg: &str) -> Response {
+fn error_page(status: StatusCode, title: &str, q: &str, msg: &str) -> Response {
     html(
         status,
         page(
             title,
-            user,
+            q,
             &format!("<p class=\"err\" id=\"error\">{}</p>", esc(msg)),
         ),
     )
@@ -173,7 +247,7 @@ fn params(q: Option<String>) -> Result<Params, Box<Response>> {
         Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Bad request",
-            None,
+            "",
             &e.to_string(),
         ))
     })
@@ -231,12 +305,16 @@ fn safe_mode_view(s: &NamenodeState, now: Instant) -> SafeModeView {
     }
 }
 
-async fn overview(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -> Response {
+async fn overview(
+    State(s): State<Arc<NamenodeState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = match params(q) {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let user = p.user().map(str::to_string);
+    let who = Who::of(&s, &p, &headers);
     let now = Instant::now();
     let (stats, report, leases) =
         s.read(|f| (f.fs_stats(), f.datanode_report(now), f.leases().len()));
@@ -337,12 +415,12 @@ async fn overview(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) ->
         "<p><a href=\"/datanodes{}\">{} datanodes</a> · \
          <a href=\"/explorer?path=%2F{}\">Browse the file system</a> · \
          <a href=\"/startup{}\">Startup progress</a></p>",
-        esc(&user_query(user.as_deref()).replacen('&', "?", 1)),
+        esc(&who.query.replacen('&', "?", 1)),
         report.len(),
-        esc(&user_query(user.as_deref())),
-        esc(&user_query(user.as_deref()).replacen('&', "?", 1)),
+        esc(&who.query),
+        esc(&who.query.replacen('&', "?", 1)),
     );
-    html(StatusCode::OK, page("Overview", user.as_deref(), &b))
+    html(StatusCode::OK, page("Overview", &who.query, &b))
 }
 
 // ----------------------------------------------------------------- datanodes
@@ -360,11 +438,16 @@ fn datanode_state(d: &DatanodeReport) -> String {
     }
 }
 
-async fn datanodes(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -> Response {
+async fn datanodes(
+    State(s): State<Arc<NamenodeState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = match params(q) {
         Ok(p) => p,
         Err(r) => return *r,
     };
+    let who = Who::of(&s, &p, &headers);
     let report = s.read(|f| f.datanode_report(Instant::now()));
     let live = report.iter().filter(|d| d.live).count();
     let mut b = format!(
@@ -398,14 +481,15 @@ async fn datanodes(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -
                 "-".to_string()
             } else {
                 format!(
-                    "<a href=\"http://{a}/metrics\">{a}</a>",
+                    "<a href=\"{s}://{a}/metrics\">{a}</a>",
+                    s = tusk_common::net::http_scheme(),
                     a = esc(&d.id.http_addr)
                 )
             }
         );
     }
     b.push_str("</table>");
-    html(StatusCode::OK, page("Datanodes", p.user(), &b))
+    html(StatusCode::OK, page("Datanodes", &who.query, &b))
 }
 
 // ------------------------------------------------------------------ explorer
@@ -417,13 +501,17 @@ enum Found {
 }
 
 /// `/explorer?path=P`: P as the user sees it (see the module docs).
-async fn explorer(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -> Response {
+async fn explorer(
+    State(s): State<Arc<NamenodeState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = match params(q) {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let user_param = p.user().map(str::to_string);
-    let user = user_param.as_deref().unwrap_or(DEFAULT_USER).to_string();
+    let web = Who::of(&s, &p, &headers);
+    let user = web.user.clone();
     // `/a/b/` is `/a/b` (as a shell would take it); anything else odd is
     // left to the namesystem's path check (400).
     let path = match p.get_nonempty("path").unwrap_or("/").trim_end_matches('/') {
@@ -450,7 +538,7 @@ async fn explorer(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) ->
             }
         }
     });
-    let uq = user_query(user_param.as_deref());
+    let uq = web.query.clone();
     match found {
         Err(e) => {
             let (status, title) = error_status(&e);
@@ -458,21 +546,15 @@ async fn explorer(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) ->
                 NnError::PermissionDenied(_) => format!("{path}: {e} (browsing as {user})"),
                 _ => format!("{path}: {e}"),
             };
-            error_page(status, title, user_param.as_deref(), &msg)
+            error_page(status, title, &uq, &msg)
         }
         Ok(Found::Dir(l)) => {
-            let b = render_listing(&path, &l, &start_after, &uq, &user);
-            html(
-                StatusCode::OK,
-                page(&format!("Directory {path}"), user_param.as_deref(), &b),
-            )
+            let b = render_listing(&path, &l, &start_after, &uq, &web);
+            html(StatusCode::OK, page(&format!("Directory {path}"), &uq, &b))
         }
         Ok(Found::File(st, locs)) => {
-            let b = render_file(&path, &st, &locs, &uq, &user);
-            html(
-                StatusCode::OK,
-                page(&format!("File {path}"), user_param.as_deref(), &b),
-            )
+            let b = render_file(&path, &st, &locs, &uq, &web);
+            html(StatusCode::OK, page(&format!("File {path}"), &uq, &b))
         }
     }
 }
@@ -511,12 +593,13 @@ fn breadcrumbs(path: &str, uq: &str) -> String {
     b
 }
 
-fn render_listing(path: &str, l: &Listing, start_after: &str, uq: &str, user: &str) -> String {
+fn render_listing(path: &str, l: &Listing, start_after: &str, uq: &str, who: &Who) -> String {
     let mut b = breadcrumbs(path, uq);
     let _ = write!(
         b,
-        "<p>Browsing as <b>{}</b> (set <code>?user.name=</code> to act as someone else). ",
-        esc(user)
+        "<p>Browsing as <b>{}</b> ({}). ",
+        esc(&who.user),
+        who.hint()
     );
     if start_after.is_empty() {
         let _ = write!(b, "<span id=\"entries\">{}</span> entries", l.entries.len());
@@ -579,12 +662,13 @@ fn render_listing(path: &str, l: &Listing, start_after: &str, uq: &str, user: &s
     b
 }
 
-fn render_file(path: &str, st: &FileStatus, locs: &FileLocations, uq: &str, user: &str) -> String {
+fn render_file(path: &str, st: &FileStatus, locs: &FileLocations, uq: &str, who: &Who) -> String {
     let mut b = breadcrumbs(path, uq);
+    let user = &who.user;
     let download = format!(
-        "/webhdfs/v1{}?op=OPEN&user.name={}",
+        "/webhdfs/v1{}?op=OPEN{}",
         encode_path(path),
-        encode_query_value(user)
+        who.webhdfs_query()
     );
     b.push_str("<table id=\"file\">");
     let rows: [(&str, String); 10] = [
@@ -662,11 +746,16 @@ fn render_file(path: &str, st: &FileStatus, locs: &FileLocations, uq: &str, user
 
 // ------------------------------------------------------------------- startup
 
-async fn startup(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -> Response {
+async fn startup(
+    State(s): State<Arc<NamenodeState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = match params(q) {
         Ok(p) => p,
         Err(r) => return *r,
     };
+    let who = Who::of(&s, &p, &headers);
     let now = Instant::now();
     let stats = s.read(|f| f.fs_stats());
     let safe = safe_mode_view(&s, now);
@@ -706,7 +795,7 @@ async fn startup(State(s): State<Arc<NamenodeState>>, RawQuery(q): RawQuery) -> 
         esc(&safe.text),
         fmt_duration(up)
     );
-    html(StatusCode::OK, page("Startup progress", p.user(), &b))
+    html(StatusCode::OK, page("Startup progress", &who.query, &b))
 }
 
 #[cfg(test)]

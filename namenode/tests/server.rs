@@ -18,6 +18,7 @@ fn config(dir: &std::path::Path) -> tusk_common::TuskConfig {
     cfg.namenode.name_dir = dir.join("name");
     cfg.namenode.state_dir = Some(dir.join("state"));
     cfg.namenode.superuser = Some("root".into());
+    cfg.security.cluster_secret_file = Some(dir.join("cluster.secret"));
     cfg.cluster.replication = 1;
     cfg.cluster.block_size = tusk_common::config::Size(1 << 20);
     cfg
@@ -153,39 +154,59 @@ async fn serve_restart_and_errors() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
 
-    // A datanode registers and heartbeats; the report shows it.
+    // A datanode registers and heartbeats (signed with the cluster secret
+    // the namenode created); the report shows it.
+    let secret =
+        tusk_common::security::ClusterSecret::load(&dir.path().join("cluster.secret")).unwrap();
+    let signed = |msg| {
+        let mut r = Request::new(msg);
+        secret.sign_request(&mut r);
+        r
+    };
     let mut d = DatanodeProtocolClient::connect(format!("http://{}", nn.rpc_addr))
         .await
         .unwrap();
-    let reg = d
-        .register(pb::RegisterRequest {
-            info: Some(pb::DatanodeInfo {
-                uuid: "dn-1".into(),
-                host: "127.0.0.1".into(),
-                data_addr: "127.0.0.1:1".into(),
-                http_addr: "127.0.0.1:2".into(),
-                rack: String::new(),
-            }),
-            storages: vec![pb::StorageReport {
-                dir: "/d".into(),
-                capacity: 1 << 30,
-                used: 0,
-                remaining: 1 << 30,
-                failed: false,
-            }],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let registration = pb::RegisterRequest {
+        info: Some(pb::DatanodeInfo {
+            uuid: "dn-1".into(),
+            host: "127.0.0.1".into(),
+            data_addr: "127.0.0.1:1".into(),
+            http_addr: "127.0.0.1:2".into(),
+            rack: String::new(),
+        }),
+        storages: vec![pb::StorageReport {
+            dir: "/d".into(),
+            capacity: 1 << 30,
+            used: 0,
+            remaining: 1 << 30,
+            failed: false,
+        }],
+    };
+    // Without node authentication: refused, nothing registered.
+    let e = d.register(registration.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("cluster secret"), "{}", e.message());
+    let reg = d.register(signed(registration)).await.unwrap().into_inner();
     assert_eq!(reg.rack, "/default-rack");
+    assert!(
+        !reg.block_keys.is_empty(),
+        "block keys come with registration"
+    );
     let hb = d
-        .heartbeat(pb::HeartbeatRequest {
+        .heartbeat(Request::new(pb::HeartbeatRequest {
             uuid: "unknown".into(),
             ..Default::default()
-        })
+        }))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap_err();
+    assert_eq!(hb.code(), Code::Unauthenticated);
+    let mut hb_req = Request::new(pb::HeartbeatRequest {
+        uuid: "unknown".into(),
+        ..Default::default()
+    });
+    secret.sign_request(&mut hb_req);
+    let hb = d.heartbeat(hb_req).await.unwrap().into_inner();
+    assert!(!hb.block_keys.is_empty(), "block keys come with heartbeats");
     assert_eq!(
         hb.commands[0].kind,
         pb::datanode_command::Kind::Reregister as i32
@@ -364,6 +385,8 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, std::net
         .arg("--state-dir")
         .arg(&state)
         .args(["--rpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        // The secret goes with the test's files, not the working directory.
+        .env("TUSK_SECRET_FILE", dir.join("cluster.secret"))
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -68,6 +68,12 @@ pub struct MiniClusterBuilder {
     failed_volumes_tolerated: Option<i64>,
     /// `[namenode] lease_soft_limit` and `lease_hard_limit` (None: the defaults).
     lease_limits: Option<(Duration, Duration)>,
+    /// `[security] authentication`: with `Token`, [`MiniCluster::client_as`]
+    /// mints the user's token with the cluster's secret.
+    authentication: tusk_common::config::AuthMode,
+    /// `[security] block_access_tokens`, `block_token_lifetime` and
+    /// `block_key_update_interval` (None: the defaults).
+    block_tokens: (Option<bool>, Option<Duration>, Option<Duration>),
 }
 
 impl Default for MiniClusterBuilder {
@@ -86,6 +92,8 @@ impl Default for MiniClusterBuilder {
             volume_check_interval: None,
             failed_volumes_tolerated: None,
             lease_limits: None,
+            authentication: tusk_common::config::AuthMode::Simple,
+            block_tokens: (None, None, None),
         }
     }
 }
@@ -143,6 +151,26 @@ impl MiniClusterBuilder {
         self.lease_limits = Some((soft, hard));
         self
     }
+    /// Whether datanodes require block access tokens (default on).
+    pub fn block_access_tokens(mut self, on: bool) -> Self {
+        self.block_tokens.0 = Some(on);
+        self
+    }
+    /// How long a block access token is valid.
+    pub fn block_token_lifetime(mut self, d: Duration) -> Self {
+        self.block_tokens.1 = Some(d);
+        self
+    }
+    /// How often the namenode makes a new block key.
+    pub fn block_key_update_interval(mut self, d: Duration) -> Self {
+        self.block_tokens.2 = Some(d);
+        self
+    }
+    /// Client authentication: `Simple` (the default) or `Token`.
+    pub fn authentication(mut self, mode: tusk_common::config::AuthMode) -> Self {
+        self.authentication = mode;
+        self
+    }
     /// Puts the host of datanode `i` (see `distinct_hosts`) on `rack`.
     pub fn rack(mut self, host: &str, rack: &str) -> Self {
         self.racks.push((host.to_string(), rack.to_string()));
@@ -154,6 +182,16 @@ impl MiniClusterBuilder {
         let dir = tempfile::tempdir()?;
         let mut base = TuskConfig::default();
         base.security.cluster_secret_file = Some(dir.path().join("cluster.secret"));
+        base.security.authentication = self.authentication;
+        if let Some(on) = self.block_tokens.0 {
+            base.security.block_access_tokens = on;
+        }
+        if let Some(d) = self.block_tokens.1 {
+            base.security.block_token_lifetime = Dur(d);
+        }
+        if let Some(d) = self.block_tokens.2 {
+            base.security.block_key_update_interval = Dur(d);
+        }
         base.cluster.replication = self.replication;
         base.cluster.block_size = Size(self.block_size);
         base.cluster.heartbeat_interval = Dur(self.heartbeat);
@@ -279,12 +317,27 @@ impl MiniCluster {
         self.client_as(&tusk_common::sys::login_user()).await
     }
 
-    /// A client acting as `user`.
+    /// A client acting as `user` (with token authentication, proved by a
+    /// token minted for `user`).
     pub async fn client_as(&self, user: &str) -> Result<DfsClient> {
-        let cfg = ClientConfig::default()
+        let mut cfg = ClientConfig::default()
             .with_namenode(self.nn_addr().to_string())
             .with_user(user);
+        if self.base.security.authentication == tusk_common::config::AuthMode::Token {
+            cfg = cfg.with_token(self.user_token(user, Duration::from_secs(3600))?);
+        }
         Ok(DfsClient::connect(cfg).await?)
+    }
+
+    /// The cluster secret file (what `dfs admin token create` needs).
+    pub fn secret_file(&self) -> PathBuf {
+        self.base.security.secret_path()
+    }
+
+    /// A user token for `user`, as `dfs admin token create` makes it.
+    pub fn user_token(&self, user: &str, lifetime: Duration) -> Result<String> {
+        let secret = tusk_common::security::ClusterSecret::load(&self.secret_file())?;
+        Ok(secret.issue_user_token(user, lifetime))
     }
 
     pub fn num_datanodes(&self) -> usize {
@@ -461,6 +514,9 @@ pub struct LocalCluster {
     pub bin_dir: PathBuf,
     /// Worker i on its own loopback host 127.0.0.(10+i) (`TUSK_HOSTS=distinct`).
     pub distinct_hosts: bool,
+    /// The cluster CA when the config turns `[tls]` on: passed to the
+    /// scripts and tools it runs as `TUSK_TLS_CA`.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl LocalCluster {
@@ -500,6 +556,12 @@ impl LocalCluster {
         loop {
             attempt += 1;
             let home = tempfile::tempdir()?;
+            // Containers run as other users when the tests run as root
+            // (`container_executor = "auto"`): they must pass through it.
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755))?;
+            }
             if let Some(c) = config {
                 std::fs::write(home.path().join("tusk.toml"), c)?;
             }
@@ -510,6 +572,7 @@ impl LocalCluster {
                 datanodes,
                 bin_dir: Self::bin_dir(),
                 distinct_hosts,
+                tls_ca: config.and_then(tls_ca_of),
             };
             for b in ["namenode", "datanode", "dfs"] {
                 if !c.bin_dir.join(b).exists() {
@@ -572,6 +635,7 @@ impl LocalCluster {
             .env("TUSK_BASE_PORT", self.base_port.to_string())
             .env("DATANODES", self.datanodes.to_string())
             .env("TUSK_BIN_DIR", &self.bin_dir)
+            .envs(self.tls_env())
             .env(
                 "TUSK_HOSTS",
                 if self.distinct_hosts {
@@ -590,6 +654,14 @@ impl LocalCluster {
             );
         }
         Ok(stdout)
+    }
+
+    /// `TUSK_TLS_CA` for the processes this cluster's helpers start.
+    pub fn tls_env(&self) -> Vec<(&'static str, PathBuf)> {
+        self.tls_ca
+            .iter()
+            .map(|ca| (tusk_common::net::env::CA, ca.clone()))
+            .collect()
     }
 
     /// The pid of a role (`namenode`, `datanode-1`, …) from its pid file.
@@ -628,6 +700,7 @@ impl LocalCluster {
             .env("TUSK_NAMENODE", self.nn_addr())
             .env("TUSK_RM", self.rm_addr())
             .env_remove("TUSK_MR_ROLE")
+            .envs(self.tls_env())
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run {bin}: {e}"))
@@ -657,6 +730,7 @@ impl LocalCluster {
         let mut cmd = std::process::Command::new(self.bin_dir.join("dfs"));
         cmd.args(args)
             .env("TUSK_NAMENODE", self.nn_addr())
+            .envs(self.tls_env())
             .stdin(if stdin.is_some() {
                 std::process::Stdio::piped()
             } else {
@@ -685,6 +759,12 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         let _ = self.script("stop");
     }
+}
+
+/// The CA file of a config whose `[tls]` is on.
+fn tls_ca_of(config: &str) -> Option<PathBuf> {
+    let tls = tusk_common::TuskConfig::parse(config).ok()?.tls;
+    tls.ca_file.filter(|_| tls.enabled)
 }
 
 /// Picks a base port whose range (B .. B+10*(n+1)+5) is free right now.

@@ -5,6 +5,13 @@
 //! port, is closed after the time-out; a directory at its item limit
 //! refuses one more entry with `MaxDirectoryItemsExceededException`; too
 //! deep and too long paths are refused.
+//!
+//! Also, on namenodes and datanodes of their own: a datanode at its
+//! `[datanode] max_transfers` refuses one more ReadBlock/WriteBlock with
+//! RESOURCE_EXHAUSTED and clients read from other replicas and write
+//! around it; a server with `[limits] rpc_max_pending` calls in flight
+//! sheds the next one ("server busy") without running it, and the client
+//! library backs off and retries until it gets through.
 
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
@@ -181,4 +188,379 @@ async fn too_deep_and_too_long_paths_are_refused() -> Result<()> {
     // At the limits exactly: accepted.
     mkdir(&mut c, &"/d".repeat(tusk_common::path::MAX_DEPTH)).await?;
     nn.shutdown().await
+}
+
+// ------------------------------------------------ transfers and shedding
+
+/// A namenode and `datanodes` datanodes in this process, each daemon's
+/// config adjusted by `nn` / `dn`, sharing a secret in `dir`.
+struct Cluster {
+    nn: NamenodeHandle,
+    dns: Vec<tusk_datanode::DatanodeHandle>,
+}
+
+impl Cluster {
+    async fn start(
+        dir: &tempfile::TempDir,
+        datanodes: usize,
+        nn: impl Fn(&mut TuskConfig),
+        dn: impl Fn(&mut TuskConfig),
+    ) -> Result<Cluster> {
+        let mut base = TuskConfig::default();
+        base.security.cluster_secret_file = Some(dir.path().join("cluster.secret"));
+        base.cluster.heartbeat_interval = Dur(Duration::from_millis(300));
+        // A datanode wants a block's worth of free space per replica.
+        base.cluster.block_size = Size(1 << 20);
+        base.namenode.safemode_threshold = 0.0;
+        let mut cfg = base.clone();
+        cfg.namenode.rpc_addr = "127.0.0.1:0".into();
+        cfg.namenode.http_addr = "127.0.0.1:0".into();
+        cfg.namenode.name_dir = dir.path().join("name");
+        nn(&mut cfg);
+        let nn = tusk_namenode::start(cfg).await?;
+        let mut dns = Vec::new();
+        for i in 0..datanodes {
+            let mut cfg = base.clone();
+            cfg.datanode.namenode = nn.rpc_addr.to_string();
+            cfg.datanode.data_addr = "127.0.0.1:0".into();
+            cfg.datanode.http_addr = "127.0.0.1:0".into();
+            cfg.datanode.host = Some("127.0.0.1".into());
+            cfg.datanode.data_dirs = vec![dir.path().join(format!("dn{i}"))];
+            dn(&mut cfg);
+            dns.push(tusk_datanode::start(cfg).await?);
+        }
+        let c = Cluster { nn, dns };
+        if datanodes > 0 {
+            let client = c.client().await?;
+            tusk_tests::wait_for("the datanodes to register", Duration::from_secs(20), || {
+                let client = client.clone();
+                async move {
+                    client
+                        .datanode_report()
+                        .await
+                        .is_ok_and(|r| r.len() >= datanodes)
+                }
+            })
+            .await?;
+        }
+        Ok(c)
+    }
+
+    async fn client(&self) -> Result<tusk_client::DfsClient> {
+        let cfg = tusk_client::ClientConfig::default()
+            .with_namenode(self.nn.rpc_addr.to_string())
+            .with_user("root")
+            .with_read_shortcircuit(false);
+        Ok(tusk_client::DfsClient::connect(cfg).await?)
+    }
+
+    async fn client_with_retry(&self, retry: Duration) -> Result<tusk_client::DfsClient> {
+        let cfg = tusk_client::ClientConfig::default()
+            .with_namenode(self.nn.rpc_addr.to_string())
+            .with_user("root")
+            .with_read_shortcircuit(false)
+            .with_retry_timeout(retry);
+        Ok(tusk_client::DfsClient::connect(cfg).await?)
+    }
+
+    async fn shutdown(self) -> Result<()> {
+        for d in self.dns {
+            d.shutdown().await?;
+        }
+        self.nn.shutdown().await
+    }
+}
+
+type DnClient = tusk_proto::data_transfer_client::DataTransferClient<Channel>;
+
+/// A WriteBlock stream that never sends a packet: it holds a transfer slot
+/// (and a call slot) on its datanode until dropped.
+struct Hold {
+    _tx: tokio::sync::mpsc::Sender<pb::WritePacket>,
+    _acks: tonic::Streaming<pb::WriteAck>,
+}
+
+async fn dn_client(addr: SocketAddr) -> Result<DnClient> {
+    Ok(DnClient::connect(format!("http://{addr}")).await?)
+}
+
+async fn hold(c: &mut DnClient) -> Result<Hold, tonic::Status> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let acks = c.write_block(tokio_stream_from(rx)).await?.into_inner();
+    Ok(Hold {
+        _tx: tx,
+        _acks: acks,
+    })
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<pb::WritePacket>,
+) -> impl futures::Stream<Item = pb::WritePacket> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+const MAX_TRANSFERS: u32 = 2;
+
+/// `method` calls the cluster's datanodes refused with RESOURCE_EXHAUSTED,
+/// from their `/metrics`.
+async fn refused(cluster: &Cluster, method: &str) -> Result<u64> {
+    let mut total = 0;
+    for dn in &cluster.dns {
+        let mut s = TcpStream::connect(dn.http_addr).await?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut page = String::new();
+        s.read_to_string(&mut page).await?;
+        let method = format!("method=\"{method}\"");
+        total += page
+            .lines()
+            .filter(|l| {
+                l.contains("_rpc_requests_total{")
+                    && l.contains(&method)
+                    && l.contains("code=\"RESOURCE_EXHAUSTED\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+#[tokio::test]
+async fn a_datanode_at_max_transfers_refuses_more_and_clients_go_around_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(
+        &dir,
+        3,
+        |_| {},
+        |c| c.datanode.max_transfers = MAX_TRANSFERS,
+    )
+    .await?;
+    let client = cluster.client().await?;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    tusk_tests::put(&client, "/busy/before", &data).await?;
+
+    // Fill every slot of every datanode with silent WriteBlock streams.
+    let mut holds: Vec<Vec<Hold>> = Vec::new();
+    for dn in &cluster.dns {
+        let mut c = dn_client(dn.data_addr).await?;
+        let mut h = Vec::new();
+        for _ in 0..MAX_TRANSFERS {
+            h.push(hold(&mut c).await?);
+        }
+        // One more is refused at once, naming the node (ReadBlock: below).
+        let err = hold(&mut c)
+            .await
+            .err()
+            .expect("a third WriteBlock must be refused");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        let want = format!("too many concurrent transfers ({MAX_TRANSFERS})");
+        assert!(err.message().contains(&want), "{}", err.message());
+        assert!(
+            err.message().contains(&dn.data_addr.port().to_string()),
+            "{}",
+            err.message()
+        );
+        holds.push(h);
+    }
+
+    // Every replica refuses: after the client's retry time-out, the read
+    // fails, naming the cause per node.
+    let impatient = cluster
+        .client_with_retry(Duration::from_millis(300))
+        .await?;
+    let err = impatient
+        .read_file("/busy/before")
+        .await
+        .expect_err("no datanode may serve the block");
+    assert!(
+        matches!(err, tusk_client::DfsError::BlockUnreadable { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("too many concurrent transfers"),
+        "{err}"
+    );
+
+    // A reader and a writer with time to wait back off while every
+    // datanode is busy, and get through once one is free again.
+    let (reads0, writes0) = (
+        refused(&cluster, "ReadBlock").await?,
+        refused(&cluster, "WriteBlock").await?,
+    );
+    let reader = {
+        let c = client.clone();
+        tokio::spawn(async move { c.read_file("/busy/before").await })
+    };
+    let writer = {
+        let (c, data) = (client.clone(), data.clone());
+        tokio::spawn(async move { tusk_tests::put(&c, "/busy/waited", &data).await })
+    };
+    // Refused by every replica, before and after fetching the locations
+    // again; and by three pipelines: both are backing off now.
+    tusk_tests::wait_for(
+        "the reader and writer to be refused",
+        Duration::from_secs(20),
+        || {
+            let c = &cluster;
+            async move {
+                refused(c, "ReadBlock").await.unwrap_or(0) >= reads0 + 6
+                    && refused(c, "WriteBlock").await.unwrap_or(0) >= writes0 + 3
+            }
+        },
+    )
+    .await?;
+    assert!(!reader.is_finished() && !writer.is_finished());
+    holds.truncate(2);
+    assert_eq!(reader.await??, data);
+    writer.await??;
+    assert_eq!(client.read_file("/busy/waited").await?, data);
+
+    // Two datanodes free again: reads go to them, writes exclude the busy one.
+    holds.truncate(1);
+    for _ in 0..5 {
+        assert_eq!(client.read_file("/busy/before").await?, data);
+    }
+    tusk_tests::put(&client, "/busy/during", &data).await?;
+    assert_eq!(client.read_file("/busy/during").await?, data);
+    let busy = cluster.dns[0].uuid();
+    for b in client.block_locations("/busy/during").await? {
+        assert!(
+            b.locations.iter().all(|l| l.uuid != busy),
+            "the busy datanode got a replica: {b:?}"
+        );
+        assert!(!b.locations.is_empty());
+    }
+
+    // Its slots free, the first datanode serves again.
+    drop(holds);
+    let mut c = dn_client(cluster.dns[0].data_addr).await?;
+    let h = hold(&mut c).await?;
+    drop(h);
+    cluster.shutdown().await
+}
+
+#[tokio::test]
+async fn a_datanode_sheds_calls_beyond_rpc_max_pending() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(
+        &dir,
+        1,
+        |_| {},
+        |c| {
+            c.limits.rpc_max_pending = 2;
+            c.datanode.max_transfers = 100;
+        },
+    )
+    .await?;
+    let addr = cluster.dns[0].data_addr;
+    let mut c = dn_client(addr).await?;
+    let h1 = hold(&mut c).await?;
+    let _h2 = hold(&mut dn_client(addr).await?).await?;
+    let info = |c: &mut DnClient| {
+        let mut c = c.clone();
+        async move {
+            c.replica_info(pb::ReplicaInfoRequest {
+                block: Some(pb::Block {
+                    block_id: 1,
+                    genstamp: 1,
+                    num_bytes: 0,
+                }),
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    let err = info(&mut c).await.expect_err("a third call must be shed");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().starts_with("server busy"),
+        "{}",
+        err.message()
+    );
+
+    // A stream that ends gives its slot back.
+    drop(h1);
+    tusk_tests::wait_for("a call slot to free", Duration::from_secs(10), || {
+        let f = info(&mut c);
+        // Answered (a missing-token refusal counts): not shed.
+        async move { !matches!(f.await, Err(s) if s.code() == Code::ResourceExhausted) }
+    })
+    .await?;
+    cluster.shutdown().await
+}
+
+#[tokio::test]
+async fn a_busy_namenode_sheds_calls_it_never_runs_and_clients_retry() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(&dir, 0, |c| c.limits.rpc_max_pending = 1, |_| {}).await?;
+    const CLIENTS: usize = 16;
+    let mut raw = Vec::new();
+    for _ in 0..CLIENTS {
+        raw.push(client(cluster.nn.rpc_addr).await?);
+    }
+    // Raw clients (no retry) at once until some calls are shed.
+    let mut shed: Vec<String> = Vec::new();
+    let mut ran: Vec<String> = Vec::new();
+    for round in 0..200 {
+        let calls = raw.iter().enumerate().map(|(i, c)| {
+            let mut c = c.clone();
+            let path = format!("/shed/r{round}-c{i}");
+            async move {
+                let res = mkdir(&mut c, &path).await;
+                (path, res)
+            }
+        });
+        for (path, res) in futures::future::join_all(calls).await {
+            match res {
+                Ok(()) => ran.push(path),
+                Err(s) => {
+                    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                    assert!(s.message().starts_with("server busy"), "{}", s.message());
+                    shed.push(path);
+                }
+            }
+        }
+        if !shed.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !shed.is_empty(),
+        "16 concurrent calls never exceeded a limit of 1"
+    );
+    // A shed call never ran; the others did.
+    let dfs = cluster.client().await?;
+    for p in &shed {
+        assert!(!dfs.exists(p).await?, "{p} was shed but created");
+    }
+    for p in &ran {
+        assert!(dfs.exists(p).await?, "{p} was acknowledged but is missing");
+    }
+
+    // The library retries busy answers with backoff: every call succeeds.
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(cluster.client().await?);
+    }
+    let calls = clients.iter().enumerate().map(|(i, c)| {
+        let c = c.clone();
+        async move {
+            for j in 0..10 {
+                c.mkdirs(&format!("/retry/c{i}/d{j}"), 0o755, true).await?;
+            }
+            anyhow::Ok(())
+        }
+    });
+    for r in futures::future::join_all(calls).await {
+        r?;
+    }
+    for i in 0..CLIENTS {
+        assert_eq!(
+            tusk_tests::names(&dfs, &format!("/retry/c{i}"))
+                .await?
+                .len(),
+            10
+        );
+    }
+    cluster.shutdown().await
 }

@@ -5,20 +5,32 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tusk_common::config::{Dur, Size};
+use tusk_common::security::ClusterSecret;
 use tusk_common::TuskConfig;
 use tusk_mapreduce::yarn::client::{fetch_partition, is_final, AmRmClient, NmClient, RmClient};
 use tusk_mapreduce::yarn::nm::NmHandle;
 use tusk_mapreduce::yarn::pb;
 use tusk_mapreduce::yarn::rm::RmHandle;
+use tusk_mapreduce::yarn::security::{app_token, issue_container_token, CONTAINER_TOKEN_LIFETIME};
 use tusk_mapreduce::yarn::YarnError;
 use tusk_tests::{wait_for, MiniCluster};
+
+/// The container id a token names ("" for none).
+fn id_of(t: &Option<pb::ContainerToken>) -> String {
+    t.as_ref()
+        .map(|t| t.container_id.clone())
+        .unwrap_or_default()
+}
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn base_config(dir: &std::path::Path) -> TuskConfig {
     let mut cfg = TuskConfig::default();
+    // The resource manager creates it; node managers must find it.
+    cfg.security.cluster_secret_file = Some(dir.join("cluster.secret"));
     cfg.cluster.heartbeat_interval = Dur(Duration::from_millis(100));
     cfg.cluster.dead_after = Dur(Duration::from_millis(1000));
     cfg.resourcemanager.rpc_addr = "127.0.0.1:0".into();
@@ -52,7 +64,7 @@ impl Yarn {
         tune: impl FnOnce(&mut TuskConfig),
     ) -> Result<Yarn> {
         tusk_tests::init_logging();
-        let dir = tempfile::tempdir()?;
+        let dir = traversable_tempdir()?;
         let mut cfg = base_config(dir.path());
         tune(&mut cfg);
         if let Some(nn) = namenode {
@@ -116,6 +128,20 @@ impl Yarn {
         RmClient::new(&self.rm_addr(), &self.user).expect("rm client")
     }
 
+    /// The cluster secret the resource manager created.
+    fn secret(&self) -> Arc<ClusterSecret> {
+        let path = self.dir.path().join("cluster.secret");
+        Arc::new(ClusterSecret::load(&path).expect("cluster secret"))
+    }
+
+    /// A client of a node manager with node authentication (as the
+    /// resource manager): status, stop and logs of any container.
+    fn nmc(&self, addr: &str) -> NmClient {
+        NmClient::new(addr)
+            .expect("nm client")
+            .with_secret(self.secret())
+    }
+
     fn nm(&self, i: usize) -> &NmHandle {
         self.nms[i].as_ref().expect("node manager running")
     }
@@ -139,11 +165,88 @@ impl Yarn {
     }
 }
 
-/// A node manager with no resource manager (for container-level tests).
-async fn lone_nm(namenode: Option<String>) -> Result<(tempfile::TempDir, NmHandle, NmClient)> {
-    tusk_tests::init_logging();
+/// A temp dir others may pass through: containers run as other users
+/// when the tests run as root (`container_executor = "auto"`), and must
+/// reach their working dirs below it.
+fn traversable_tempdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+/// A node manager's client holding the cluster secret: mints the
+/// container tokens the resource manager would, and uses node
+/// authentication for status, stop and logs.
+#[derive(Clone)]
+struct Lone {
+    c: NmClient,
+    secret: Arc<ClusterSecret>,
+    node: String,
+}
+
+impl Lone {
+    fn token(&self, cid: &str, app: &str, user: &str) -> pb::ContainerToken {
+        issue_container_token(
+            &self.secret,
+            cid,
+            &self.node,
+            user,
+            app,
+            CONTAINER_TOKEN_LIFETIME,
+        )
+    }
+
+    async fn start(
+        &self,
+        cid: &str,
+        app: &str,
+        user: &str,
+        spec: pb::LaunchSpec,
+        resource: pb::Resource,
+    ) -> Result<(), YarnError> {
+        self.c
+            .start(&self.token(cid, app, user), spec, resource)
+            .await
+    }
+
+    async fn status(&self, cid: &str) -> Result<pb::ContainerStatus, YarnError> {
+        self.c.status(cid, None).await
+    }
+
+    async fn stop(&self, cid: &str) -> Result<(), YarnError> {
+        self.c.stop(cid, None).await
+    }
+
+    async fn logs(
+        &self,
+        app: &str,
+        cid: Option<&str>,
+        tail: u64,
+    ) -> Result<Vec<pb::ContainerLog>, YarnError> {
+        self.c.logs(app, cid, tail, None).await
+    }
+}
+
+/// A node manager with no resource manager (for container-level tests),
+/// with its own cluster secret unless `secret_file` names one.
+async fn lone_nm(namenode: Option<String>) -> Result<(tempfile::TempDir, NmHandle, Lone)> {
+    lone_nm_with(namenode, None).await
+}
+
+async fn lone_nm_with(
+    namenode: Option<String>,
+    secret_file: Option<PathBuf>,
+) -> Result<(tempfile::TempDir, NmHandle, Lone)> {
+    tusk_tests::init_logging();
+    let dir = traversable_tempdir()?;
     let mut cfg = base_config(dir.path());
+    if let Some(f) = secret_file {
+        cfg.security.cluster_secret_file = Some(f);
+    }
+    let secret_path = cfg.security.secret_path();
+    let (secret, _) = ClusterSecret::load_or_create(&secret_path)?;
+    let secret = Arc::new(secret);
     cfg.nodemanager.rm = "127.0.0.1:1".into();
     cfg.nodemanager.rpc_addr = "127.0.0.1:0".into();
     cfg.nodemanager.shuffle_addr = "127.0.0.1:0".into();
@@ -153,8 +256,9 @@ async fn lone_nm(namenode: Option<String>) -> Result<(tempfile::TempDir, NmHandl
         cfg.nodemanager.namenode = nn;
     }
     let nm = tusk_mapreduce::yarn::nm::start(cfg).await?;
-    let client = NmClient::new(&nm.rpc_addr.to_string())?;
-    Ok((dir, nm, client))
+    let c = NmClient::new(&nm.rpc_addr.to_string())?.with_secret(secret.clone());
+    let node = nm.node_id().to_string();
+    Ok((dir, nm, Lone { c, secret, node }))
 }
 
 fn sh(script: &str) -> pb::LaunchSpec {
@@ -172,7 +276,7 @@ fn res(mb: u64) -> pb::Resource {
     }
 }
 
-async fn wait_complete(nm: &NmClient, cid: &str) -> Result<pb::ContainerStatus> {
+async fn wait_complete(nm: &Lone, cid: &str) -> Result<pb::ContainerStatus> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let s = nm.status(cid).await?;
@@ -186,7 +290,7 @@ async fn wait_complete(nm: &NmClient, cid: &str) -> Result<pb::ContainerStatus> 
     }
 }
 
-async fn stdout_of(nm: &NmClient, app: &str, cid: &str) -> Result<String> {
+async fn stdout_of(nm: &Lone, app: &str, cid: &str) -> Result<String> {
     let logs = nm.logs(app, Some(cid), 0).await?;
     let out = logs
         .iter()
@@ -323,7 +427,13 @@ async fn localizes_dfs_files_with_exec_bit() -> Result<()> {
     )
     .await?;
     write("/apps/words.txt", b"some words\n").await?;
-    let (_dir, nm, c) = lone_nm(Some(mini.nn_addr().to_string())).await?;
+    // The namenode's secret: the node manager reads as the user with node
+    // authentication.
+    let (_dir, nm, c) = lone_nm_with(
+        Some(mini.nn_addr().to_string()),
+        Some(mini.dir().join("cluster.secret")),
+    )
+    .await?;
     let user = tusk_common::sys::login_user();
     let mut spec = pb::LaunchSpec {
         program: "./tool.sh".into(),
@@ -406,7 +516,9 @@ async fn localizes_dfs_files_with_exec_bit() -> Result<()> {
 
 #[tokio::test]
 async fn shuffle_serves_a_partition() -> Result<()> {
-    let (_dir, nm, _c) = lone_nm(None).await?;
+    let (_dir, nm, c) = lone_nm(None).await?;
+    let token = app_token(&c.secret, APP);
+    let tok = Some(token.as_str());
     let attempt = "attempt_1_0001_m_000000_0";
     let out = nm.app_dir(APP).join("output").join(attempt);
     std::fs::create_dir_all(&out)?;
@@ -428,15 +540,17 @@ async fn shuffle_serves_a_partition() -> Result<()> {
     let addr = nm.shuffle_addr.to_string();
     for (i, p) in parts.iter().enumerate() {
         assert_eq!(
-            &fetch_partition(&addr, APP, attempt, i as u32).await?,
+            &fetch_partition(&addr, APP, attempt, i as u32, tok).await?,
             p,
             "partition {i}"
         );
     }
-    let e = fetch_partition(&addr, APP, attempt, 3).await.unwrap_err();
+    let e = fetch_partition(&addr, APP, attempt, 3, tok)
+        .await
+        .unwrap_err();
     assert!(matches!(e, YarnError::InvalidArgument(_)), "{e}");
     assert!(e.to_string().contains("3 partitions"), "{e}");
-    let e = fetch_partition(&addr, APP, "attempt_1_0001_m_000009_0", 0)
+    let e = fetch_partition(&addr, APP, "attempt_1_0001_m_000009_0", 0, tok)
         .await
         .unwrap_err();
     assert!(matches!(e, YarnError::NotFound(_)), "{e}");
@@ -445,7 +559,7 @@ async fn shuffle_serves_a_partition() -> Result<()> {
         m.contains("attempt_1_0001_m_000009_0") && m.contains(APP),
         "{m}"
     );
-    let e = fetch_partition(&addr, APP, "../../etc", 0)
+    let e = fetch_partition(&addr, APP, "../../etc", 0, tok)
         .await
         .unwrap_err();
     assert!(matches!(e, YarnError::InvalidArgument(_)), "{e}");
@@ -508,7 +622,7 @@ async fn failing_am_gets_a_second_attempt_then_the_app_fails() -> Result<()> {
     // Both attempts' logs are on the nodes that ran them.
     let mut seen = String::new();
     for addr in &r.nm_rpc_addrs {
-        for l in NmClient::new(addr)?.logs(&app, None, 0).await? {
+        for l in y.nmc(addr).logs(&app, None, 0, None).await? {
             seen.push_str(&String::from_utf8_lossy(&l.data));
         }
     }
@@ -529,7 +643,8 @@ async fn failing_am_gets_a_second_attempt_then_the_app_fails() -> Result<()> {
 /// Waits for the application's current attempt and registers as its AM.
 async fn become_am(y: &Yarn, app: &str) -> Result<AmRmClient> {
     let r = y.rm_client().report(app).await?;
-    let am = AmRmClient::new(&y.rm_addr(), &r.current_attempt_id)?;
+    let am = AmRmClient::new(&y.rm_addr(), &r.current_attempt_id)?
+        .with_app_token(Some(app_token(&y.secret(), app)));
     am.register("127.0.0.1", "", "").await?;
     Ok(am)
 }
@@ -582,12 +697,9 @@ async fn am_flow_runs_containers_then_cleanup_removes_work_dirs() -> Result<()> 
         let want = &hosts[(c.request_id - 1) as usize];
         assert_eq!(&c.host, want, "{c:?}");
         NmClient::new(&c.nm_rpc_addr)?
-            .start(
-                &c.id,
-                &app,
-                &y.user,
+            .start_container(
+                c,
                 sh("mkdir -p $TUSK_APP_LOCAL_DIR/output/$TUSK_CONTAINER_ID && echo x > $TUSK_APP_LOCAL_DIR/output/$TUSK_CONTAINER_ID/file.out"),
-                c.resource.unwrap_or_default(),
             )
             .await?;
     }
@@ -637,8 +749,8 @@ async fn stopped_node_manager_is_lost_and_its_containers_reported() -> Result<()
     let am_cid = rm.report(&app).await?.am_container_id;
     let mut am_node = None;
     for i in 0..2 {
-        if NmClient::new(&y.nm(i).rpc_addr.to_string())?
-            .status(&am_cid)
+        if y.nmc(&y.nm(i).rpc_addr.to_string())
+            .status(&am_cid, None)
             .await
             .is_ok()
         {
@@ -651,19 +763,12 @@ async fn stopped_node_manager_is_lost_and_its_containers_reported() -> Result<()
     let c = &got[0];
     assert_eq!(y.nm_index(&c.node_id), Some(victim));
     let nmc = NmClient::new(&c.nm_rpc_addr)?;
-    nmc.start(
-        &c.id,
-        &app,
-        &y.user,
-        sh("exec sleep 600"),
-        c.resource.unwrap_or_default(),
-    )
-    .await?;
+    nmc.start_container(c, sh("exec sleep 600")).await?;
     wait_for("task to run", WAIT, || {
         let nmc = nmc.clone();
-        let id = c.id.clone();
+        let token = c.token.clone();
         async move {
-            nmc.status(&id)
+            nmc.status(&id_of(&token), token.as_ref())
                 .await
                 .map(|s| s.state() == pb::ContainerState::Running)
                 .unwrap_or(false)
@@ -739,14 +844,14 @@ async fn rm_restart_fails_active_apps_with_a_reason() -> Result<()> {
     .await?;
     let app_dir: PathBuf = y.nm(0).app_dir(&app);
     let am_cid = r.am_container_id.clone();
-    let nmc = NmClient::new(&y.nm(0).rpc_addr.to_string())?;
+    let nmc = y.nmc(&y.nm(0).rpc_addr.to_string());
     wait_for("old AM killed and its app cleaned up", WAIT, || {
         let nmc = nmc.clone();
         let am_cid = am_cid.clone();
         let app_dir = app_dir.clone();
         async move {
             // Complete, or already forgotten with its application.
-            let gone = match nmc.status(&am_cid).await {
+            let gone = match nmc.status(&am_cid, None).await {
                 Ok(s) => s.state() == pb::ContainerState::Complete,
                 Err(YarnError::NotFound(_)) => true,
                 Err(_) => false,
@@ -789,7 +894,8 @@ async fn bad_requests_are_refused_with_clear_errors() -> Result<()> {
     let stale = AmRmClient::new(
         &y.rm_addr(),
         &tusk_mapreduce::yarn::ids::attempt_id(&app, 5),
-    )?;
+    )?
+    .with_app_token(Some(app_token(&y.secret(), &app)));
     let e = stale.register("h", "", "").await.unwrap_err().to_string();
     assert!(e.contains("not the current attempt"), "{e}");
     rm.kill(&app).await?;
@@ -817,24 +923,11 @@ async fn am_heartbeater_delivers_grants_completions_and_shutdown() -> Result<()>
     // One exits 5; the other is released by the AM (and killed).
     let c0 = &granted[0];
     NmClient::new(&c0.nm_rpc_addr)?
-        .start(
-            &c0.id,
-            &app,
-            &y.user,
-            sh("exit 5"),
-            c0.resource.unwrap_or_default(),
-        )
+        .start_container(c0, sh("exit 5"))
         .await?;
     let c1 = &granted[1];
     let nm1 = NmClient::new(&c1.nm_rpc_addr)?;
-    nm1.start(
-        &c1.id,
-        &app,
-        &y.user,
-        sh("exec sleep 600"),
-        c1.resource.unwrap_or_default(),
-    )
-    .await?;
+    nm1.start_container(c1, sh("exec sleep 600")).await?;
     match tokio::time::timeout(WAIT, hb.next_event()).await? {
         Some(AmEvent::Completed(s)) => {
             assert_eq!(s.container_id, c0.id);
@@ -846,9 +939,9 @@ async fn am_heartbeater_delivers_grants_completions_and_shutdown() -> Result<()>
     hb.release(&c1.id);
     wait_for("released container killed", WAIT, || {
         let nm1 = nm1.clone();
-        let id = c1.id.clone();
+        let token = c1.token.clone();
         async move {
-            nm1.status(&id)
+            nm1.status(&id_of(&token), token.as_ref())
                 .await
                 .map(|s| s.state() == pb::ContainerState::Complete && s.exit_code == -106)
                 .unwrap_or(false)
@@ -965,14 +1058,21 @@ async fn local_cluster_script_runs_rm_and_node_managers() -> Result<()> {
     let r = wait_final(&rm, &app).await?;
     assert_eq!(r.state(), pb::AppState::Failed);
     assert!(r.diagnostics.contains("exit code 3"), "{}", r.diagnostics);
-    let logs = NmClient::new(&r.nm_rpc_addrs[0])?
-        .logs(&app, None, 0)
-        .await?;
+    // Node managers give logs only to token or secret holders: the
+    // resource manager fetches them for clients.
+    let nodes = rm.logs(&app, None, 0).await?;
     assert!(
-        logs.iter()
+        nodes
+            .iter()
+            .flat_map(|n| &n.logs)
             .any(|l| l.file == "stdout" && l.data.starts_with(b"hello-from-am")),
-        "{logs:?}"
+        "{nodes:?}"
     );
+    let e = NmClient::new(&r.nm_rpc_addrs[0])?
+        .logs(&app, None, 0, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, YarnError::Unauthenticated(_)), "{e}");
     // kill -9 a node manager: lost after dead_after; `start` brings it back.
     cl.kill9("nodemanager-1")?;
     wait_for("node manager lost", WAIT, || {

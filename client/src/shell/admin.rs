@@ -12,7 +12,7 @@ use tusk_common::sys::now_ms;
 const POLL: Duration = Duration::from_millis(500);
 
 const ADMIN_USAGE: &str =
-    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH | setQuota N DIR... | clrQuota DIR... | setSpaceQuota BYTES DIR... | clrSpaceQuota DIR...";
+    "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH | setQuota N DIR... | clrQuota DIR... | setSpaceQuota BYTES DIR... | clrSpaceQuota DIR... | token create USER [--lifetime 7d] [--secret-file PATH] | token verify [TOKEN]";
 
 /// Hadoop's `TraditionalBinaryPrefix.string2long`: an integer with an
 /// optional k, m, g, t, p or e suffix (powers of 1024, any case).

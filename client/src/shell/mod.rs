@@ -16,6 +16,7 @@ pub mod args;
 mod cmds;
 pub mod format;
 pub mod mode;
+mod token;
 
 use crate::config::ClientConfig;
 use crate::error::DfsError;
@@ -71,6 +72,15 @@ pub async fn run(
         let _ = writeln!(err, "Run 'dfs help' for the list of commands.");
         return 1;
     }
+    // `admin token …` reads the cluster secret and talks to no namenode.
+    if matches!(cmds::canonical(&inv.command), "admin" | "dfsadmin")
+        && inv.args.first().map(|a| a.trim_start_matches('-')) == Some("token")
+    {
+        let (mut out, mut err) = (out, err);
+        let code = token::run(&inv.args[1..], &mut *out, &mut *err);
+        let _ = out.flush();
+        return code;
+    }
     let mut config = ClientConfig::from_env();
     if let Some(n) = &inv.global.namenode {
         config = config.with_namenode(n.clone());
@@ -101,6 +111,9 @@ pub struct Shell {
     err: Box<dyn Write + Send>,
     /// Some path failed: exit 1.
     failed: bool,
+    /// The namenode refused our credentials once: said, not repeated for
+    /// every further path (it would refuse them all alike).
+    auth_refused: bool,
 }
 
 impl Shell {
@@ -110,6 +123,7 @@ impl Shell {
             out,
             err,
             failed: false,
+            auth_refused: false,
         }
     }
 
@@ -119,6 +133,15 @@ impl Shell {
         // `dfs cat f | head`: the reader went away; nothing worth saying.
         if let DfsError::Io { source, .. } = e {
             if source.kind() == std::io::ErrorKind::BrokenPipe {
+                return;
+            }
+        }
+        if let DfsError::Rpc {
+            code: tonic::Code::Unauthenticated,
+            ..
+        } = e
+        {
+            if std::mem::replace(&mut self.auth_refused, true) {
                 return;
             }
         }
@@ -152,7 +175,7 @@ const USAGE_LINE: &str = "Usage: dfs [--namenode HOST:PORT] [--user NAME] [-D df
 const COMMANDS: &[(&str, &str)] = &[
     (
         "admin",
-        "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH",
+        "admin report | safemode enter|leave|get|wait | decommission HOST | recommission HOST | balancer [-threshold PCT] [-detach|-status|-stop] | recoverLease [-retries N] PATH | token create USER [--lifetime 7d] [--secret-file PATH] | token verify [TOKEN]",
     ),
     ("appendToFile", "appendToFile <localsrc> ... <dst>"),
     ("cat", "cat <src> ..."),

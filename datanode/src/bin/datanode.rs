@@ -2,7 +2,6 @@
 //! (exit 0) or until the datanode stops itself, e.g. after losing more volumes
 //! than `failed_volumes_tolerated` (exit 1).
 
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use tusk_common::TuskConfig;
@@ -41,6 +40,12 @@ async fn main() -> anyhow::Result<()> {
     tusk_common::logging::init("info");
     let args = Args::parse();
     let mut cfg = TuskConfig::load_or_default(args.config.as_deref())?;
+    // TLS for every server and channel of this process ([tls]); a bad
+    // certificate setting is one line naming the file, exit 1.
+    if let Err(e) = tusk_common::net::install_daemon_tls(&cfg.tls) {
+        eprintln!("datanode: {e}");
+        std::process::exit(1);
+    }
     let dn = &mut cfg.datanode;
     if let Some(v) = args.namenode {
         dn.namenode = v;
@@ -60,7 +65,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(v) = args.host {
         dn.host = Some(v);
     }
-    let handle = tusk_datanode::start(cfg).await.context("datanode")?;
+    // A start-up failure (bad secret file, busy port, unreadable data dir)
+    // is one line naming the cause, exit 1.
+    let handle = match tusk_datanode::start(cfg).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("datanode: {e:#}");
+            std::process::exit(1);
+        }
+    };
     tokio::select! {
         r = tusk_common::net::wait_for_stop_signal() => r?,
         why = handle.failed() => {

@@ -22,12 +22,49 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tusk_common::security::ACCESS_READ;
 use tusk_proto as pb;
 use tusk_proto::data_transfer_server::DataTransfer;
 
 /// The service, sharing the node's state.
 pub(crate) struct DataTransferService {
     pub node: Arc<Node>,
+    /// ReadBlock/WriteBlock streams in progress (`[datanode] max_transfers`).
+    pub slots: TransferSlots,
+}
+
+/// At most `max` ReadBlock and WriteBlock streams at once (HDFS's
+/// `dfs.datanode.max.transfer.threads`): one more is refused with
+/// RESOURCE_EXHAUSTED before any work, so a flood of transfers cannot
+/// exhaust the datanode's threads, memory or file descriptors; clients
+/// treat the refusal like an unreachable replica.
+#[derive(Clone)]
+pub(crate) struct TransferSlots {
+    sem: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl TransferSlots {
+    pub fn new(max: usize) -> TransferSlots {
+        let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        TransferSlots {
+            sem: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A slot held until the transfer ends (the permit is dropped).
+    fn take(&self, node: &Node, what: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.sem.clone().try_acquire_owned().map_err(|_| {
+            tracing::debug!(node = %node.uuid, max = self.max, "{what} refused: too many transfers");
+            Status::resource_exhausted(format!(
+                "datanode {}: {} ({})",
+                node.data_addr,
+                tusk_common::shed::TRANSFERS_BUSY,
+                self.max
+            ))
+        })
+    }
 }
 
 fn join_error(e: tokio::task::JoinError) -> Status {
@@ -44,12 +81,16 @@ impl DataTransfer for DataTransferService {
     ) -> Result<Response<Self::WriteBlockStream>, Status> {
         // Answer at once and run the pipeline in its own task: header errors
         // arrive as the stream's status, whichever way the client waits.
+        // Another datanode (pipeline, replica copy) signs with the cluster
+        // secret; a client's header must carry a WRITE token.
+        let daemon = self.node.is_daemon(&request);
+        let slot = self.slots.take(&self.node, "WriteBlock")?;
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(write::serve_write(
-            self.node.clone(),
-            request.into_inner(),
-            tx,
-        ));
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            write::serve_write(node, request.into_inner(), tx, daemon).await
+        });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -59,8 +100,12 @@ impl DataTransfer for DataTransferService {
         &self,
         request: Request<pb::ReadBlockRequest>,
     ) -> Result<Response<Self::ReadBlockStream>, Status> {
+        let daemon = self.node.is_daemon(&request);
         let req = request.into_inner();
         let b = required_block(req.block.as_ref(), "ReadBlock")?;
+        self.node
+            .check_access(daemon, &req.access_token, b.block_id, ACCESS_READ)?;
+        let slot = self.slots.take(&self.node, "ReadBlock")?;
         let block = block_ref(&b);
         let guard = self.node.xceiver();
         let store = self.node.store.clone();
@@ -111,6 +156,7 @@ impl DataTransfer for DataTransferService {
         let node = self.node.clone();
         let with_crcs = req.verify_checksum;
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             stream_replica(&node, reader, start, end, with_crcs, tx, guard)
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -121,6 +167,13 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::BlockChecksumRequest>,
     ) -> Result<Response<pb::BlockChecksumResponse>, Status> {
         let b = required_block(request.get_ref().block.as_ref(), "BlockChecksum")?;
+        let daemon = self.node.is_daemon(&request);
+        self.node.check_access(
+            daemon,
+            &request.get_ref().access_token,
+            b.block_id,
+            ACCESS_READ,
+        )?;
         let block = block_ref(&b);
         let store = self.node.store.clone();
         let s = tokio::task::spawn_blocking(move || checksum_summary(store.as_ref(), block))
@@ -140,6 +193,13 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::ReplicaInfoRequest>,
     ) -> Result<Response<pb::ReplicaInfoResponse>, Status> {
         let b = required_block(request.get_ref().block.as_ref(), "ReplicaInfo")?;
+        let daemon = self.node.is_daemon(&request);
+        self.node.check_access(
+            daemon,
+            &request.get_ref().access_token,
+            b.block_id,
+            ACCESS_READ,
+        )?;
         let st = replica_info(self.node.store.state(b.block_id));
         Ok(Response::new(pb::ReplicaInfoResponse {
             exists: st.exists,
@@ -154,6 +214,15 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::RecoverReplicaRequest>,
     ) -> Result<Response<pb::RecoverReplicaResponse>, Status> {
         use pb::recover_replica_request::Phase;
+        // Only the namenode may stop writers and cut replicas: node
+        // authentication, never a block token.
+        if let Err(e) = self.node.security.secret.check_request(&request) {
+            return Err(Status::unauthenticated(format!(
+                "RecoverReplica blk_{}: {}",
+                request.get_ref().block_id,
+                e.message()
+            )));
+        }
         let r = request.into_inner();
         let store = self.node.store.clone();
         match Phase::try_from(r.phase) {

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
+use tusk_common::security::ACCESS_WRITE;
 use tusk_proto::{self as pb, AckStatus};
 
 pub(crate) type AckTx = mpsc::Sender<Result<pb::WriteAck, Status>>;
@@ -70,11 +71,13 @@ struct Downstream {
 }
 
 /// Runs one WriteBlock stream to completion, sending acks (or a final error
-/// status) into `acks`.
+/// status) into `acks`. `daemon`: the caller is another datanode (node
+/// authentication); otherwise the header needs a WRITE token.
 pub(crate) async fn serve_write(
     node: Arc<Node>,
     mut upstream: Streaming<pb::WritePacket>,
     acks: AckTx,
+    daemon: bool,
 ) {
     let _xceiver = node.xceiver();
     let first = match next_packet(&mut upstream).await {
@@ -112,6 +115,10 @@ pub(crate) async fn serve_write(
         return;
     };
     let block = BlockRef::new(b.block_id, b.genstamp);
+    if let Err(s) = node.check_access(daemon, &header.access_token, block.id, ACCESS_WRITE) {
+        let _ = acks.send(Err(s)).await;
+        return;
+    }
     if header.bytes_per_checksum != 0 && header.bytes_per_checksum != BYTES_PER_CHECKSUM {
         let _ = acks
             .send(Err(Status::invalid_argument(format!(
@@ -198,15 +205,19 @@ pub(crate) async fn serve_write(
         acks,
     ));
     let start = if recovery { start } else { 0 };
-    let reader = read_packets(block, start, first, upstream, down_tx, disk_tx);
-    tokio::pin!(reader);
+    let mut reader = Box::pin(read_packets(
+        block, start, first, upstream, down_tx, disk_tx,
+    ));
     tokio::select! {
         _ = &mut reader => {
             let _ = responder.await;
         }
         // The responder ended first (a failure was acked): stop reading even
-        // if the upstream keeps its side of the stream open.
-        _ = &mut responder => {}
+        // if the upstream keeps its side of the stream open. Dropping the
+        // reader closes the upstream, the downstream and the disk queue, so
+        // the disk thread ends and the transfer slot is freed (the reader
+        // itself may be blocked on either stream for good).
+        _ = &mut responder => drop(reader),
     }
     let _ = disk.await;
 }

@@ -152,6 +152,7 @@ async fn block_sum(
                 genstamp: lb.genstamp,
                 num_bytes: lb.num_bytes,
             }),
+            access_token: lb.access_token.clone(),
         };
         let answer = match node.peer(&dn.data_addr) {
             Err(e) => Err(e),

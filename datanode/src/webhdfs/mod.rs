@@ -4,7 +4,9 @@
 //! "WebHDFS data path").
 //!
 //! As in Hadoop, the datanode acts as a file-system client on behalf of the
-//! user named by `user.name` (the namenode already resolved `doas`): each
+//! user named by `user.name` (the namenode already resolved `doas`) — with
+//! `[security] authentication = "token"`, of the user of the token in
+//! `delegation=`, which it verifies and passes on to the namenode: each
 //! request gets its own [`DfsClient`] connected to the namenode this datanode
 //! is configured with. The `namenoderpcaddress` parameter is ignored: trusting
 //! it would let a URL point the datanode at any server.
@@ -33,15 +35,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tusk_client::{ClientConfig, DfsClient, DfsError};
+use tusk_common::config::AuthMode;
+use tusk_common::security::{self, ClusterSecret};
 use tusk_common::webhdfs::{fs_path, Params, RemoteException, PREFIX};
 
 /// How long a request body may stay silent (or a response go unread) before
 /// the transfer is aborted and cleaned up (Hadoop: the 60 s socket time-out).
+/// `[datanode] webhdfs_idle_timeout` sets it.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// WebHDFS transfers a datanode serves at once; more are refused with 503
 /// (Hadoop bounds them with `dfs.datanode.max.transfer.threads`). Each one
 /// holds a namenode connection and up to a few MiB of buffers.
+/// `[datanode] webhdfs_max_transfers` sets it.
 pub const DEFAULT_MAX_TRANSFERS: usize = 256;
 
 /// Applied to the `permission` of CREATE, as Hadoop's client applies
@@ -63,6 +69,12 @@ pub struct Settings {
     /// One permit per transfer in progress (see [`DEFAULT_MAX_TRANSFERS`]).
     slots: Arc<Semaphore>,
     max_transfers: usize,
+    /// `[security] authentication`: in `token` mode the user comes from a
+    /// user token (`delegation=` or `Authorization: Bearer`), verified here
+    /// with the cluster secret, and is passed on to the namenode.
+    auth: AuthMode,
+    /// The cluster secret (the datanode's one copy), set with the mode.
+    secret: Option<Arc<ClusterSecret>>,
 }
 
 impl Default for Settings {
@@ -79,18 +91,28 @@ impl Settings {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             slots: Arc::new(Semaphore::new(DEFAULT_MAX_TRANSFERS)),
             max_transfers: DEFAULT_MAX_TRANSFERS,
+            auth: AuthMode::Simple,
+            secret: None,
         }
     }
 
-    /// (Tests only so far: no config key sets it.)
-    #[cfg(test)]
+    /// The client authentication mode and the secret user tokens are
+    /// verified with.
+    pub fn with_security(mut self, secret: Arc<ClusterSecret>, auth: AuthMode) -> Settings {
+        self.secret = Some(secret);
+        self.auth = auth;
+        self
+    }
+
+    /// `[datanode] webhdfs_idle_timeout`.
     pub fn with_idle_timeout(mut self, d: Duration) -> Settings {
         self.idle_timeout = d;
         self
     }
 
-    #[cfg(test)]
+    /// `[datanode] webhdfs_max_transfers` (at least 1).
     pub fn with_max_transfers(mut self, n: usize) -> Settings {
+        let n = n.clamp(1, Semaphore::MAX_PERMITS);
         self.slots = Arc::new(Semaphore::new(n));
         self.max_transfers = n;
         self
@@ -148,7 +170,8 @@ async fn handle(
     match dispatch(node, method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::debug!(uri = %uri, error = %e, "WebHDFS request failed");
+            // The path only: the query may hold a user token (delegation=).
+            tracing::debug!(path = uri.path(), error = %e, "WebHDFS request failed");
             e.into_response()
         }
     }
@@ -187,13 +210,9 @@ async fn dispatch(
             "{op} is not supported by the datanode for {method} (path {path})"
         )));
     }
-    // The namenode resolved `doas` into `user.name` (the contract).
-    let user = params
-        .get_nonempty("user.name")
-        .unwrap_or(STATIC_USER)
-        .to_string();
+    let (user, token) = caller(&node, &params, headers)?;
     let transfer = Transfer::begin(&node)?;
-    let client = connect(&node, &user).await?;
+    let client = connect(&node, &user, token).await?;
     match op.as_str() {
         "CREATE" => write::create(&node, client, path, &params, headers, body, transfer).await,
         "APPEND" => write::append(&node, client, path, headers, body, transfer).await,
@@ -202,14 +221,67 @@ async fn dispatch(
     }
 }
 
-/// A client of the configured namenode acting as `user`; placement and
-/// replica sorting see this datanode's host as the writer/reader (so the
-/// first replica of a CREATE is local, as in Hadoop).
-async fn connect(node: &Node, user: &str) -> Result<DfsClient, RemoteException> {
-    let cfg = ClientConfig::default()
+/// Who a request acts as, and the user token to pass on to the namenode.
+///
+/// Simple authentication: `user.name` (the namenode resolved `doas` into it,
+/// the contract), else [`STATIC_USER`]. Token authentication: the user of
+/// the token in `delegation=` (what the namenode's redirect carries) or
+/// `Authorization: Bearer`, verified with the cluster secret; `user.name`
+/// alone is refused with 401, as a forged or expired token is.
+fn caller(
+    node: &Node,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<(String, Option<String>), RemoteException> {
+    let simple = || {
+        params
+            .get_nonempty("user.name")
+            .unwrap_or(STATIC_USER)
+            .to_string()
+    };
+    if node.webhdfs.auth == AuthMode::Simple {
+        return Ok((simple(), None));
+    }
+    // `with_security` sets the mode and the secret together.
+    let Some(secret) = &node.webhdfs.secret else {
+        return Err(RemoteException::internal(
+            "token authentication is on but the datanode has no cluster secret",
+        ));
+    };
+    let token = params.get_nonempty("delegation").or_else(|| {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(security::bearer)
+    });
+    let Some(token) = token else {
+        return Err(RemoteException::unauthorized(
+            "authentication failed: no user token (this cluster has [security] authentication = \"token\": pass delegation=TOKEN or Authorization: Bearer TOKEN)",
+        ));
+    };
+    match secret.verify_user_token(token) {
+        Ok(t) => Ok((t.user, Some(token.to_string()))),
+        Err(e) => Err(RemoteException::unauthorized(format!(
+            "authentication failed: user token refused: {e}"
+        ))),
+    }
+}
+
+/// A client of the configured namenode acting as `user` (proved by
+/// `token` when the cluster needs one); placement and replica sorting see
+/// this datanode's host as the writer/reader (so the first replica of a
+/// CREATE is local, as in Hadoop).
+async fn connect(
+    node: &Node,
+    user: &str,
+    token: Option<String>,
+) -> Result<DfsClient, RemoteException> {
+    let mut cfg = ClientConfig::default()
         .with_namenode(node.webhdfs.namenode.clone())
         .with_user(user)
         .with_client_host(node.host.clone());
+    // Not the environment's token: only the request's.
+    cfg.token = token;
     DfsClient::connect(cfg).await.map_err(|e| remote(&e, "/"))
 }
 
@@ -280,6 +352,7 @@ pub(crate) fn remote(e: &DfsError, path: &str) -> RemoteException {
             RemoteException::illegal_argument(format!("{path}: {msg}"))
         }
         DfsError::Rpc { code, class, msg } => match (class, code) {
+            (_, tonic::Code::Unauthenticated) => RemoteException::unauthorized(msg.clone()),
             (Some(c), _) => RemoteException::from_class(c, msg.clone()),
             (None, tonic::Code::InvalidArgument | tonic::Code::OutOfRange) => {
                 RemoteException::illegal_argument(msg.clone())

@@ -68,6 +68,7 @@ fn main() {
 
 fn real_main(args: Args) -> Result<()> {
     let env = tusk_client::ClientConfig::from_env();
+    env.install_tls().map_err(anyhow::Error::msg)?;
     let cfg = MountConfig {
         mountpoint: args.mountpoint.clone(),
         namenode: args.namenode.clone().unwrap_or(env.namenode),

@@ -5,8 +5,9 @@
 //! it:
 //! 1. reads the [`StagedJob`] (`job.json`) and builds the job from its
 //!    registry (the built-in jobs, or those of a user's binary);
-//! 2. serves the task umbilical and job status on an ephemeral port and
-//!    registers with the resource manager;
+//! 2. serves the task umbilical and job status on an ephemeral port (with
+//!    TLS on, over TLS with a certificate it makes for itself: [`AmCert`])
+//!    and registers with the resource manager (address and certificate);
 //! 3. on a later AM attempt, keeps a committed output (`_SUCCESS`) or
 //!    clears what the failed attempt left, and runs the job again;
 //! 4. runs [`run_job`] with a [`YarnLauncher`], passing progress on to the
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tusk_client::{ClientConfig, DfsClient};
 
+use super::cert::AmCert;
 use super::history::{self, JobHistory};
 use super::launcher::{LauncherConfig, TaskProgram, TaskResources, YarnLauncher};
 use super::umbilical::{self, JobStatusCell, TaskTable};
@@ -114,16 +116,31 @@ pub async fn run_am(registry: JobRegistry) -> anyhow::Result<bool> {
         state: "SETUP".into(),
         ..Default::default()
     }));
+    // With TLS on, our own certificate for the host we advertise: we run
+    // as the job's user and hold no daemon key. Its key stays in memory.
+    let cert = if tusk_common::net::tls_enabled() {
+        Some(AmCert::generate(&host, &app_id).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let cert_pem = cert
+        .as_ref()
+        .map(|c| c.cert_pem.clone())
+        .unwrap_or_default();
+    let incoming = umbilical::incoming(listener, cert.as_ref()).map_err(anyhow::Error::msg)?;
+    drop(cert);
     let (srv_stop, srv_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(umbilical::serve(
-        listener,
+        incoming,
         tasks.clone(),
         status.clone(),
         async {
             let _ = srv_stop_rx.await;
         },
     ));
-    am_rm.register(&host, &umb_addr, "").await?;
+    am_rm
+        .register_with_cert(&host, &umb_addr, "", &cert_pem)
+        .await?;
     tracing::info!(app = %app_id, attempt = am_attempt, umbilical = %umb_addr, "application master registered");
     let start_time_ms = now_ms();
 
@@ -156,6 +173,13 @@ pub async fn run_am(registry: JobRegistry) -> anyhow::Result<bool> {
                 let mut env = staged.env.clone();
                 env.entry("RUST_LOG".into())
                     .or_insert_with(|| "warn,tusk_mapreduce=info".into());
+                // The job's user token (token authentication), from our
+                // container's environment; never in the staged job file.
+                for key in [yenv::TOKEN, yenv::APP_TOKEN] {
+                    if let Some(t) = std::env::var(key).ok().filter(|t| !t.is_empty()) {
+                        env.insert(key.into(), t);
+                    }
+                }
                 let program = TaskProgram {
                     program: staged.task_program.clone(),
                     args: staged.task_args.clone(),
@@ -177,6 +201,7 @@ pub async fn run_am(registry: JobRegistry) -> anyhow::Result<bool> {
                         user: staged.user.clone(),
                         program,
                         umbilical_addr: umb_addr.clone(),
+                        umbilical_cert: cert_pem.clone(),
                         resources,
                         rm,
                         tasks,

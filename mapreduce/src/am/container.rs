@@ -48,6 +48,15 @@ pub fn builtin_container_main() -> Option<ExitCode> {
 
 /// See the module docs.
 pub fn job_main(registry: JobRegistry) -> ExitCode {
+    // TLS as in `mapred`'s main: in a container the CA from the node
+    // manager's TUSK_TLS_CA, else the user's TUSK_TLS_CA / client config.
+    let tls = tusk_common::net::tls_with_env(&Default::default());
+    if let Err(e) = tusk_common::net::install_tls(&tls)
+        .and_then(|()| tusk_client::ClientConfig::from_env().install_tls())
+    {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     match container_role() {
         Some(role) => run_container(role, registry),
         None => crate::engine::run_job_main(registry),
@@ -101,7 +110,9 @@ pub async fn run_task_container(registry: &JobRegistry) -> Result<(), String> {
     })?;
     let cid = std::env::var(yenv::CONTAINER_ID)
         .map_err(|_| format!("{} is not set", yenv::CONTAINER_ID))?;
-    let umb = Arc::new(RemoteUmbilical::connect(&addr, &cid)?);
+    // With TLS on, the AM's own certificate is the only root we trust.
+    let am_cert = std::env::var(env::AM_CERT).unwrap_or_default();
+    let umb = Arc::new(RemoteUmbilical::connect(&addr, &am_cert, &cid)?);
     let spec_json = umb.get_task().await?;
     let spec = TaskSpec::from_json(&spec_json).map_err(|e| e.to_string())?;
     tracing::info!(attempt = %spec.attempt, container = %cid, "task starting");

@@ -116,6 +116,7 @@ struct Inner {
     user: String,
     program: TaskProgram,
     umbilical_addr: String,
+    umbilical_cert: String,
     resources: TaskResources,
     rm: RmClient,
     tasks: Arc<TaskTable>,
@@ -217,6 +218,9 @@ pub struct LauncherConfig {
     pub program: TaskProgram,
     /// `host:port` of this AM's TaskUmbilical service.
     pub umbilical_addr: String,
+    /// The AM's own certificate (PEM) when TLS is on, else empty: passed
+    /// to every task as `$TUSK_AM_CERT`, its only root for the umbilical.
+    pub umbilical_cert: String,
     pub resources: TaskResources,
     pub rm: RmClient,
     pub tasks: Arc<TaskTable>,
@@ -239,6 +243,7 @@ impl YarnLauncher {
                 user: cfg.user,
                 program: cfg.program,
                 umbilical_addr: cfg.umbilical_addr,
+                umbilical_cert: cfg.umbilical_cert,
                 resources: cfg.resources,
                 rm: cfg.rm,
                 tasks: cfg.tasks,
@@ -367,10 +372,13 @@ fn describe_exit(st: &pb::ContainerStatus, c: &pb::Container) -> String {
 /// The last non-empty line of a container's stderr, best effort.
 async fn stderr_tail(c: &pb::Container, app_id: &str) -> Option<String> {
     let nm = NmClient::new(&c.nm_rpc_addr).ok()?;
-    let logs = tokio::time::timeout(Duration::from_secs(3), nm.logs(app_id, Some(&c.id), 4096))
-        .await
-        .ok()?
-        .ok()?;
+    let logs = tokio::time::timeout(
+        Duration::from_secs(3),
+        nm.logs(app_id, Some(&c.id), 4096, c.token.as_ref()),
+    )
+    .await
+    .ok()?
+    .ok()?;
     let err = logs.iter().find(|l| l.file == "stderr")?;
     String::from_utf8_lossy(&err.data)
         .lines()
@@ -592,7 +600,7 @@ impl Inner {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            tracing::info!(attempt = %req.spec.attempt, container = %cid, node = %container.node_id, "starting attempt");
+            tracing::info!(attempt = %req.spec.attempt, container = %cid, node = %container.node_id, user = %self.user, "starting attempt");
             let (report_tx, report_rx) = oneshot::channel();
             self.tasks.insert(
                 &cid,
@@ -609,18 +617,23 @@ impl Inner {
             let mut env = self.program.env.clone();
             env.insert(super::env::ROLE.into(), "task".into());
             env.insert(super::env::UMBILICAL.into(), self.umbilical_addr.clone());
+            if !self.umbilical_cert.is_empty() {
+                env.insert(super::env::AM_CERT.into(), self.umbilical_cert.clone());
+            }
             let spec = pb::LaunchSpec {
                 program: self.program.program.clone(),
                 args: self.program.args.clone(),
                 env,
                 resources: self.program.resources.clone(),
             };
-            let started = match NmClient::new(&container.nm_rpc_addr) {
-                Ok(nm) => {
-                    nm.start(&cid, &self.app_id, &self.user, spec, resource)
-                        .await
-                }
-                Err(e) => Err(e),
+            // The container token the resource manager issued with the
+            // container lets us start it (as the job's user).
+            let started = match (NmClient::new(&container.nm_rpc_addr), &container.token) {
+                (Ok(nm), Some(token)) => nm.start(token, spec, resource).await,
+                (Err(e), _) => Err(e),
+                (Ok(_), None) => Err(YarnError::InvalidArgument(format!(
+                    "container {cid} came without a container token"
+                ))),
             };
             match started {
                 Ok(()) => break (container, report_rx, watch_rx),

@@ -18,8 +18,11 @@
 //!   progress, counters, list/status/kill/logs.
 //! - [`history`]: the job history files under `/tmp/tusk-history`.
 //! - [`convert`]: `tusk.mr` proto ⇄ engine types.
+//! - [`cert`]: the AM's own self-signed TLS certificate (TLS on), which
+//!   its tasks, `mapred` and the resource manager's UI pin.
 
 pub mod appmaster;
+pub mod cert;
 pub mod container;
 pub mod convert;
 pub mod history;
@@ -40,6 +43,9 @@ pub mod env {
     pub const STAGING: &str = "TUSK_MR_STAGING";
     /// `host:port` of the application master's TaskUmbilical service.
     pub const UMBILICAL: &str = "TUSK_MR_UMBILICAL";
+    /// The application master's certificate (PEM) when TLS is on: the
+    /// only root a task trusts when it connects to the umbilical.
+    pub const AM_CERT: &str = "TUSK_AM_CERT";
 }
 
 /// Where jobs are staged in DFS: `<root>/<user>/<id>/`.
@@ -52,15 +58,31 @@ pub const JOB_FILE: &str = "job.json";
 /// keepalive the rest of the compute layer uses, so a vanished peer fails
 /// calls instead of hanging them.
 pub(crate) fn channel(addr: &str) -> Result<tonic::transport::Channel, String> {
+    Ok(tune(tusk_common::net::endpoint(addr)?))
+}
+
+/// [`channel`] to an application master at `addr`: over TLS trusting only
+/// `cert_pem`, the certificate it made ([`cert`]) and handed out (to its
+/// tasks, and to the resource manager for the application report); with
+/// no certificate (TLS off), as [`channel`].
+pub(crate) fn am_channel(addr: &str, cert_pem: &str) -> Result<tonic::transport::Channel, String> {
+    if cert_pem.is_empty() {
+        return channel(addr);
+    }
+    Ok(tune(tusk_common::net::endpoint_trusting(
+        addr,
+        cert_pem.as_bytes(),
+    )?))
+}
+
+fn tune(ep: tonic::transport::Endpoint) -> tonic::transport::Channel {
     use std::time::Duration;
-    let ep = tusk_common::net::endpoint(addr)?;
-    Ok(ep
-        .connect_timeout(Duration::from_secs(5))
+    ep.connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true)
         .tcp_nodelay(true)
-        .connect_lazy())
+        .connect_lazy()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -20,7 +20,7 @@ use super::pb::job_client_client::JobClientClient;
 use super::{env, now_ms, pb as mrpb, JOB_FILE, STAGING_ROOT};
 use crate::engine::api::JobConf;
 use crate::engine::jobs::JobRegistry;
-use crate::yarn::client::{is_final, NmClient, RmClient};
+use crate::yarn::client::{is_final, RmClient};
 use crate::yarn::pb;
 
 /// Memory of the AM container, MiB (Hadoop's key and default 1536; ours 1024).
@@ -313,7 +313,9 @@ impl Session {
             b
         });
         let mut last: Option<(i32, i32)> = None;
-        let mut job_client: Option<(String, JobClientClient<tonic::transport::Channel>)> = None;
+        // The AM's address and certificate, and a client of it.
+        type Am = (String, String);
+        let mut job_client: Option<(Am, JobClientClient<tonic::transport::Channel>)> = None;
         let mut rm_failing: Option<tokio::time::Instant> = None;
         let report = loop {
             // Ride out a resource manager restart for a while.
@@ -336,14 +338,12 @@ impl Session {
             }
             let mut progress = None;
             if r.state() == pb::AppState::Running && !r.am_rpc_addr.is_empty() {
-                if job_client
-                    .as_ref()
-                    .map(|(a, _)| a != &r.am_rpc_addr)
-                    .unwrap_or(true)
-                {
-                    if let Ok(ch) = super::channel(&r.am_rpc_addr) {
-                        job_client = Some((r.am_rpc_addr.clone(), JobClientClient::new(ch)));
-                    }
+                let am = (r.am_rpc_addr.clone(), r.am_cert_pem.clone());
+                if job_client.as_ref().map(|(a, _)| a != &am).unwrap_or(true) {
+                    // A new AM (attempt): TLS trusting only its certificate.
+                    job_client = super::am_channel(&am.0, &am.1)
+                        .ok()
+                        .map(|ch| (am, JobClientClient::new(ch)));
                 }
                 if let Some((_, c)) = job_client.as_mut() {
                     if let Ok(Ok(s)) = tokio::time::timeout(
@@ -537,7 +537,7 @@ impl Session {
                 fmt_time(r.submit_time_ms)
             ));
             if r.state() == pb::AppState::Running && !r.am_rpc_addr.is_empty() {
-                if let Ok(ch) = super::channel(&r.am_rpc_addr) {
+                if let Ok(ch) = super::am_channel(&r.am_rpc_addr, &r.am_cert_pem) {
                     let mut c = JobClientClient::new(ch);
                     if let Ok(Ok(s)) = tokio::time::timeout(
                         Duration::from_secs(2),
@@ -580,31 +580,29 @@ impl Session {
     }
 
     /// stdout and stderr of every container of the job, from each node
-    /// manager that ran one.
+    /// manager that ran one (the resource manager fetches them: node
+    /// managers give logs only to holders of the cluster secret or of a
+    /// container token of the job).
     pub async fn logs(&self, job: &str) -> anyhow::Result<String> {
         let app_id = app_id_of(job);
-        let r = self.rm.report(&app_id).await?;
+        let nodes = self.rm.logs(&app_id, None, 0).await?;
         let mut out = String::new();
         let mut errors = Vec::new();
-        for addr in &r.nm_rpc_addrs {
-            let logs = match NmClient::new(addr) {
-                Ok(nm) => nm.logs(&app_id, None, 0).await,
-                Err(e) => Err(e),
-            };
-            match logs {
-                Ok(logs) => {
-                    for l in logs {
-                        out.push_str(&format!(
-                            "==> {} {} (node {addr}, {} bytes) <==\n",
-                            l.container_id, l.file, l.length
-                        ));
-                        out.push_str(&String::from_utf8_lossy(&l.data));
-                        if !l.data.ends_with(b"\n") && !l.data.is_empty() {
-                            out.push('\n');
-                        }
-                    }
+        for n in nodes {
+            let addr = &n.nm_rpc_addr;
+            if !n.error.is_empty() {
+                errors.push(format!("node manager {addr}: {}", n.error));
+                continue;
+            }
+            for l in n.logs {
+                out.push_str(&format!(
+                    "==> {} {} (node {addr}, {} bytes) <==\n",
+                    l.container_id, l.file, l.length
+                ));
+                out.push_str(&String::from_utf8_lossy(&l.data));
+                if !l.data.ends_with(b"\n") && !l.data.is_empty() {
+                    out.push('\n');
                 }
-                Err(e) => errors.push(format!("node manager {addr}: {e}")),
             }
         }
         if out.is_empty() && !errors.is_empty() {

@@ -4,7 +4,8 @@
 //! AM side: [`TaskTable`] holds, per started container, the attempt it
 //! runs, its spec, the driver's [`Umbilical`] and where its final report
 //! goes; [`serve`] answers the containers (and `mapred`'s `JobClient`
-//! status calls) from it.
+//! status calls) from it, over TLS with the AM's own certificate when TLS
+//! is on ([`incoming`], [`super::cert`]).
 //!
 //! Container side: [`RemoteUmbilical`] is the engine's [`Umbilical`] over
 //! that service. The engine calls `progress` and `should_stop` from
@@ -15,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +25,12 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio_stream::Stream;
+use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use super::cert::AmCert;
 use super::convert;
 use super::pb;
 use super::pb::job_client_server::{JobClient, JobClientServer};
@@ -204,9 +209,30 @@ impl JobClient for Service {
     }
 }
 
-/// Serves TaskUmbilical and JobClient on `listener` until `shutdown`.
+/// The connections [`serve`] answers.
+pub type Incoming = Pin<
+    Box<
+        dyn Stream<Item = std::io::Result<tusk_common::net::ServerIo<tusk_common::net::KillableIo>>>
+            + Send,
+    >,
+>;
+
+/// The connections of `listener`: TLS with the AM's own certificate when
+/// it has one (TLS on), else plain (as [`tusk_common::net::incoming`]).
+pub fn incoming(listener: TcpListener, cert: Option<&AmCert>) -> Result<Incoming, String> {
+    Ok(match cert {
+        Some(c) => Box::pin(tusk_common::net::incoming_with_cert(
+            listener,
+            c.cert_pem.as_bytes(),
+            c.key_pem(),
+        )?),
+        None => Box::pin(tusk_common::net::incoming(listener)),
+    })
+}
+
+/// Serves TaskUmbilical and JobClient on `incoming` until `shutdown`.
 pub async fn serve(
-    listener: TcpListener,
+    incoming: Incoming,
     tasks: Arc<TaskTable>,
     status: JobStatusCell,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -216,19 +242,46 @@ pub async fn serve(
         status: status.clone(),
     };
     let jc = Service { tasks, status };
+    // Only the job's tasks (given its application token) may fetch task
+    // specs and report; the AM knows its own token from its environment.
+    let want = crate::yarn::security::app_token_from_env();
+    let check = move |req: Request<()>| -> Result<Request<()>, Status> {
+        match &want {
+            None => Ok(req),
+            Some(t)
+                if crate::yarn::security::app_token_of(&req)
+                    .is_some_and(|got| crate::yarn::security::same_token(got, t)) =>
+            {
+                Ok(req)
+            }
+            Some(_) => Err(Status::unauthenticated(
+                "application master: not a task of this job (no or a wrong application token)",
+            )),
+        }
+    };
     tonic::transport::Server::builder()
-        .add_service(TaskUmbilicalServer::new(umb))
+        .add_service(TaskUmbilicalServer::with_interceptor(umb, check))
         .add_service(JobClientServer::new(jc))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// Adds the application token to every umbilical call.
+#[derive(Clone)]
+pub struct AppTokenInterceptor(Option<String>);
+
+impl tonic::service::Interceptor for AppTokenInterceptor {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(t) = &self.0 {
+            crate::yarn::security::attach_app_token(&mut req, t);
+        }
+        Ok(req)
+    }
 }
 
 /// The container side of the umbilical (see the module docs).
 pub struct RemoteUmbilical {
-    rpc: TaskUmbilicalClient<Channel>,
+    rpc: TaskUmbilicalClient<InterceptedService<Channel, AppTokenInterceptor>>,
     container_id: String,
     /// Latest (attempt, progress) the engine reported.
     progress: Arc<Mutex<(String, f32)>>,
@@ -237,9 +290,15 @@ pub struct RemoteUmbilical {
 }
 
 impl RemoteUmbilical {
-    /// A client of the AM at `addr`; `container_id` names this container.
-    pub fn connect(addr: &str, container_id: &str) -> Result<Self, String> {
-        let rpc = TaskUmbilicalClient::new(super::channel(addr)?);
+    /// A client of the AM at `addr`, over TLS trusting only `am_cert_pem`
+    /// (the AM's own certificate) unless that is empty; `container_id`
+    /// names this container.
+    pub fn connect(addr: &str, am_cert_pem: &str, container_id: &str) -> Result<Self, String> {
+        // Every call carries the job's application token, which the AM checks.
+        let rpc = TaskUmbilicalClient::with_interceptor(
+            super::am_channel(addr, am_cert_pem)?,
+            AppTokenInterceptor(crate::yarn::security::app_token_from_env()),
+        );
         let (tx, mut rx) = mpsc::unbounded_channel::<FetchFailure>();
         let this = Self {
             rpc: rpc.clone(),

@@ -36,6 +36,17 @@ Paths may be plain DFS paths or hdfs://HOST:PORT/path and webhdfs://HOST:PORT/pa
 ";
 
 fn main() -> ExitCode {
+    // TLS first, for the container roles too: containers get the cluster
+    // CA from the node manager's TUSK_TLS_CA (an application master serves
+    // with a certificate of its own, am/cert.rs); users from TUSK_TLS_CA or
+    // the client config.
+    let tls = tusk_common::net::tls_with_env(&Default::default());
+    if let Err(e) = tusk_common::net::install_tls(&tls)
+        .and_then(|()| tusk_client::ClientConfig::from_env().install_tls())
+    {
+        eprintln!("hadoop: {e}");
+        return ExitCode::FAILURE;
+    }
     // In a container: be what the application master asked for.
     if let Some(code) = builtin_container_main() {
         return code;

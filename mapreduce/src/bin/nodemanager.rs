@@ -1,7 +1,6 @@
 //! `nodemanager`: flags → config → `tusk_mapreduce::yarn::nm::start`, until
 //! SIGINT/SIGTERM (its containers are killed on the way out).
 
-use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use tusk_common::config::Size;
@@ -56,6 +55,12 @@ async fn main() -> anyhow::Result<()> {
     tusk_common::logging::init("info");
     let args = Args::parse();
     let mut cfg = TuskConfig::load_or_default(args.config.as_deref())?;
+    // TLS for every server and channel of this process ([tls]); a bad
+    // certificate setting is one line naming the file, exit 1.
+    if let Err(e) = tusk_common::net::install_daemon_tls(&cfg.tls) {
+        eprintln!("nodemanager: {e}");
+        std::process::exit(1);
+    }
     let nm = &mut cfg.nodemanager;
     if let Some(v) = args.rm {
         nm.rm = v;
@@ -92,9 +97,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(v) = args.vcores {
         nm.vcores = v;
     }
-    let handle = tusk_mapreduce::yarn::nm::start(cfg)
-        .await
-        .context("nodemanager")?;
+    // A start-up failure (no cluster secret, a dir others cannot pass
+    // through, a port taken) is one line naming the cause, exit 1.
+    let handle = match tusk_mapreduce::yarn::nm::start(cfg).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("nodemanager: {e:#}");
+            std::process::exit(1);
+        }
+    };
     tusk_common::net::wait_for_stop_signal().await?;
     handle.shutdown().await
 }

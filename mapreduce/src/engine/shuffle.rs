@@ -161,10 +161,18 @@ pub async fn fetch_segment(
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let mut client = ShuffleClient::new(channel).max_decoding_message_size(CHUNK * 4);
         let mut stream = client
-            .fetch_map_output(FetchMapOutputRequest {
-                app_id: app_id.to_string(),
-                map_attempt_id: map_attempt_id.to_string(),
-                partition,
+            .fetch_map_output({
+                let mut r = tonic::Request::new(FetchMapOutputRequest {
+                    app_id: app_id.to_string(),
+                    map_attempt_id: map_attempt_id.to_string(),
+                    partition,
+                });
+                // The job's application token (`TUSK_APP_TOKEN`): node
+                // managers serve map outputs only to the application's tasks.
+                if let Some(t) = crate::yarn::security::app_token_from_env() {
+                    crate::yarn::security::attach_app_token(&mut r, &t);
+                }
+                r
             })
             .await
             .map_err(|s| s.message().to_string())?

@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+use tusk_common::security::ClusterSecret;
 
 type Result<T> = std::result::Result<T, YarnError>;
 
@@ -59,21 +60,68 @@ pub(crate) fn tracker_client(addr: &str) -> Result<ResourceTrackerClient<Channel
 pub struct RmClient {
     addr: String,
     user: String,
+    /// Sent as `authorization: Bearer` on every call (token authentication).
+    token: Option<String>,
     rpc: ApplicationClientClient<Channel>,
 }
 
 impl RmClient {
-    /// A client of the resource manager at `addr`, acting as `user`.
+    /// A client of the resource manager at `addr`, acting as `user`, with
+    /// the user token of this process if it has one
+    /// ([`tusk_common::security::token_from_env`]: `TUSK_TOKEN`,
+    /// `TUSK_TOKEN_FILE`, `~/.config/tusk/token`); an unreadable token file
+    /// is an error naming it.
     pub fn new(addr: &str, user: &str) -> Result<RmClient> {
+        let token = tusk_common::security::token_from_env().map_err(YarnError::InvalidArgument)?;
         Ok(RmClient {
             addr: addr.to_string(),
             user: user.to_string(),
+            token,
             rpc: ApplicationClientClient::new(channel(addr)?),
         })
     }
 
+    /// Replaces the user token sent with every call (`None`: none).
+    pub fn with_token(mut self, token: Option<String>) -> RmClient {
+        self.token = token;
+        self
+    }
+
     fn err(&self, s: tonic::Status) -> YarnError {
         YarnError::from_status(&format!("resource manager {}", self.addr), s)
+    }
+
+    /// `m` as a request carrying the user token, if any.
+    fn req<T>(&self, m: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        if let Some(t) = &self.token {
+            tusk_common::security::attach_user_token(&mut r, t);
+        }
+        r
+    }
+
+    /// Container logs of an application (of one container when given)
+    /// from every node manager that ran one of its containers, fetched by
+    /// the resource manager; only the last `tail_bytes` of each file when
+    /// non-zero.
+    pub async fn logs(
+        &self,
+        app_id: &str,
+        container_id: Option<&str>,
+        tail_bytes: u64,
+    ) -> Result<Vec<pb::NodeLogs>> {
+        let r = self
+            .rpc
+            .clone()
+            .max_decoding_message_size(512 << 20)
+            .get_application_logs(self.req(pb::GetApplicationLogsRequest {
+                app_id: app_id.to_string(),
+                container_id: container_id.unwrap_or("").to_string(),
+                tail_bytes,
+            }))
+            .await
+            .map_err(|s| self.err(s))?;
+        Ok(r.into_inner().nodes)
     }
 
     /// Submits an application; returns its id. An empty `user` in the
@@ -85,9 +133,9 @@ impl RmClient {
         let r = self
             .rpc
             .clone()
-            .submit_application(pb::SubmitApplicationRequest {
+            .submit_application(self.req(pb::SubmitApplicationRequest {
                 submission: Some(sub),
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner().app_id)
@@ -97,9 +145,9 @@ impl RmClient {
         let r = self
             .rpc
             .clone()
-            .get_application_report(pb::GetApplicationReportRequest {
+            .get_application_report(self.req(pb::GetApplicationReportRequest {
                 app_id: app_id.to_string(),
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         r.into_inner().report.ok_or_else(|| {
@@ -117,10 +165,10 @@ impl RmClient {
         let r = self
             .rpc
             .clone()
-            .list_applications(pb::ListApplicationsRequest {
+            .list_applications(self.req(pb::ListApplicationsRequest {
                 states: states.iter().map(|s| *s as i32).collect(),
                 user: user.unwrap_or("").to_string(),
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner().apps)
@@ -130,10 +178,10 @@ impl RmClient {
     pub async fn kill(&self, app_id: &str) -> Result<()> {
         self.rpc
             .clone()
-            .kill_application(pb::KillApplicationRequest {
+            .kill_application(self.req(pb::KillApplicationRequest {
                 app_id: app_id.to_string(),
                 user: self.user.clone(),
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(())
@@ -143,7 +191,7 @@ impl RmClient {
         let r = self
             .rpc
             .clone()
-            .get_cluster_nodes(pb::GetClusterNodesRequest { include_lost })
+            .get_cluster_nodes(self.req(pb::GetClusterNodesRequest { include_lost }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner().nodes)
@@ -153,7 +201,7 @@ impl RmClient {
         let r = self
             .rpc
             .clone()
-            .get_cluster_metrics(pb::GetClusterMetricsRequest {})
+            .get_cluster_metrics(self.req(pb::GetClusterMetricsRequest {}))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner())
@@ -181,16 +229,35 @@ impl RmClient {
 pub struct AmRmClient {
     addr: String,
     attempt_id: String,
+    /// The application token every call carries (`TUSK_APP_TOKEN`).
+    app_token: Option<String>,
     rpc: ApplicationMasterClient<Channel>,
 }
 
 impl AmRmClient {
+    /// With the application token of this process's environment, if any
+    /// (see [`AmRmClient::with_app_token`]).
     pub fn new(rm_addr: &str, attempt_id: &str) -> Result<AmRmClient> {
         Ok(AmRmClient {
             addr: rm_addr.to_string(),
             attempt_id: attempt_id.to_string(),
+            app_token: crate::yarn::security::app_token_from_env(),
             rpc: ApplicationMasterClient::new(channel(rm_addr)?),
         })
+    }
+
+    /// Sends `token` as the application token.
+    pub fn with_app_token(mut self, token: Option<String>) -> AmRmClient {
+        self.app_token = token;
+        self
+    }
+
+    fn req<T>(&self, m: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        if let Some(t) = &self.app_token {
+            crate::yarn::security::attach_app_token(&mut r, t);
+        }
+        r
     }
 
     /// From the AM container's environment (`TUSK_RM`, `TUSK_APP_ATTEMPT_ID`).
@@ -212,21 +279,38 @@ impl AmRmClient {
         YarnError::from_status(&format!("resource manager {}", self.addr), s)
     }
 
+    /// Registers the AM serving at `rpc_addr` on `host`, with no
+    /// certificate of its own (TLS off).
     pub async fn register(
         &self,
         host: &str,
         rpc_addr: &str,
         tracking_url: &str,
     ) -> Result<pb::RegisterApplicationMasterResponse> {
+        self.register_with_cert(host, rpc_addr, tracking_url, "")
+            .await
+    }
+
+    /// [`AmRmClient::register`] for an AM serving TLS with a certificate of
+    /// its own (`cert_pem`, PEM; empty = none), which the resource manager
+    /// hands to the AM's clients in the application report.
+    pub async fn register_with_cert(
+        &self,
+        host: &str,
+        rpc_addr: &str,
+        tracking_url: &str,
+        cert_pem: &str,
+    ) -> Result<pb::RegisterApplicationMasterResponse> {
         let r = self
             .rpc
             .clone()
-            .register_application_master(pb::RegisterApplicationMasterRequest {
+            .register_application_master(self.req(pb::RegisterApplicationMasterRequest {
                 attempt_id: self.attempt_id.clone(),
                 host: host.to_string(),
                 rpc_addr: rpc_addr.to_string(),
                 tracking_url: tracking_url.to_string(),
-            })
+                cert_pem: cert_pem.to_string(),
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner())
@@ -244,13 +328,13 @@ impl AmRmClient {
         let r = self
             .rpc
             .clone()
-            .allocate(pb::AllocateRequest {
+            .allocate(self.req(pb::AllocateRequest {
                 attempt_id: self.attempt_id.clone(),
                 asks,
                 cancel_requests,
                 releases,
                 progress,
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner())
@@ -265,12 +349,12 @@ impl AmRmClient {
     ) -> Result<()> {
         self.rpc
             .clone()
-            .finish_application_master(pb::FinishApplicationMasterRequest {
+            .finish_application_master(self.req(pb::FinishApplicationMasterRequest {
                 attempt_id: self.attempt_id.clone(),
                 final_status: status as i32,
                 diagnostics: diagnostics.to_string(),
                 tracking_url: tracking_url.to_string(),
-            })
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(())
@@ -302,6 +386,9 @@ impl AmRmClient {
 }
 
 /// What the background allocate loop reports.
+// A container (with its token) is bigger than the other events; there are
+// a handful per container, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AmEvent {
     Allocated(pb::Container),
@@ -433,11 +520,15 @@ async fn heartbeat_loop(
     }
 }
 
-/// A client of one node manager's ContainerManager.
+/// A client of one node manager's ContainerManager. Calls about a
+/// container carry its container token; a client made
+/// [`NmClient::with_secret`] (daemons holding the cluster secret) also signs
+/// every call with node authentication.
 #[derive(Clone)]
 pub struct NmClient {
     addr: String,
     rpc: ContainerManagerClient<Channel>,
+    secret: Option<Arc<ClusterSecret>>,
 }
 
 impl NmClient {
@@ -446,55 +537,87 @@ impl NmClient {
         Ok(NmClient {
             addr: addr.to_string(),
             rpc: ContainerManagerClient::new(channel(addr)?).max_decoding_message_size(256 << 20),
+            secret: None,
         })
+    }
+
+    /// Signs every call with node authentication.
+    pub fn with_secret(mut self, secret: Arc<ClusterSecret>) -> NmClient {
+        self.secret = Some(secret);
+        self
     }
 
     fn err(&self, s: tonic::Status) -> YarnError {
         YarnError::from_status(&format!("node manager {}", self.addr), s)
     }
 
-    /// Starts a container granted by the resource manager.
+    fn req<T>(&self, m: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        if let Some(s) = &self.secret {
+            s.sign_request(&mut r);
+        }
+        r
+    }
+
+    /// Starts a container granted by the resource manager, with the token
+    /// it came with.
+    pub async fn start_container(&self, c: &pb::Container, spec: pb::LaunchSpec) -> Result<()> {
+        let token = c.token.as_ref().ok_or_else(|| {
+            YarnError::InvalidArgument(format!("container {} came without a container token", c.id))
+        })?;
+        self.start(token, spec, c.resource.unwrap_or_default())
+            .await
+    }
+
+    /// Starts the container `token` names (its id, application and user).
     pub async fn start(
         &self,
-        container_id: &str,
-        app_id: &str,
-        user: &str,
+        token: &pb::ContainerToken,
         spec: pb::LaunchSpec,
         resource: pb::Resource,
     ) -> Result<()> {
         self.rpc
             .clone()
-            .start_container(pb::StartContainerRequest {
-                container_id: container_id.to_string(),
-                app_id: app_id.to_string(),
-                user: user.to_string(),
+            .start_container(self.req(pb::StartContainerRequest {
+                container_id: token.container_id.clone(),
+                app_id: token.app_id.clone(),
+                user: token.user.clone(),
                 spec: Some(spec),
                 resource: Some(resource),
-            })
+                token: Some(token.clone()),
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(())
     }
 
     /// Stops a container (SIGTERM, then SIGKILL); it completes with -105.
-    pub async fn stop(&self, container_id: &str) -> Result<()> {
+    /// Needs its token, or node authentication.
+    pub async fn stop(&self, container_id: &str, token: Option<&pb::ContainerToken>) -> Result<()> {
         self.rpc
             .clone()
-            .stop_container(pb::StopContainerRequest {
+            .stop_container(self.req(pb::StopContainerRequest {
                 container_id: container_id.to_string(),
-            })
+                token: token.cloned(),
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(())
     }
 
-    pub async fn status(&self, container_id: &str) -> Result<pb::ContainerStatus> {
+    /// A container's state. Needs its token, or node authentication.
+    pub async fn status(
+        &self,
+        container_id: &str,
+        token: Option<&pb::ContainerToken>,
+    ) -> Result<pb::ContainerStatus> {
         let r = self
             .rpc
             .clone()
-            .get_container_status(pb::GetContainerStatusRequest {
+            .get_container_status(self.req(pb::GetContainerStatusRequest {
                 container_id: container_id.to_string(),
-            })
+                token: token.cloned(),
+            }))
             .await
             .map_err(|s| self.err(s))?;
         r.into_inner().status.ok_or_else(|| {
@@ -507,21 +630,24 @@ impl NmClient {
 
     /// stdout and stderr of one container (`Some`) or of every container of
     /// the application on this node; only the last `tail_bytes` of each when
-    /// non-zero.
+    /// non-zero. Needs a token of a container of the application, or node
+    /// authentication.
     pub async fn logs(
         &self,
         app_id: &str,
         container_id: Option<&str>,
         tail_bytes: u64,
+        token: Option<&pb::ContainerToken>,
     ) -> Result<Vec<pb::ContainerLog>> {
         let r = self
             .rpc
             .clone()
-            .get_container_logs(pb::GetContainerLogsRequest {
+            .get_container_logs(self.req(pb::GetContainerLogsRequest {
                 app_id: app_id.to_string(),
                 container_id: container_id.unwrap_or("").to_string(),
                 tail_bytes,
-            })
+                token: token.cloned(),
+            }))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner().logs)
@@ -535,15 +661,22 @@ pub async fn fetch_partition(
     app_id: &str,
     map_attempt_id: &str,
     partition: u32,
+    app_token: Option<&str>,
 ) -> Result<Vec<u8>> {
     let peer = format!("shuffle {shuffle_addr}");
     let mut c = crate::yarn::pb::shuffle_client::ShuffleClient::new(channel(shuffle_addr)?)
         .max_decoding_message_size(64 << 20);
     let mut stream = c
-        .fetch_map_output(pb::FetchMapOutputRequest {
-            app_id: app_id.to_string(),
-            map_attempt_id: map_attempt_id.to_string(),
-            partition,
+        .fetch_map_output({
+            let mut r = tonic::Request::new(pb::FetchMapOutputRequest {
+                app_id: app_id.to_string(),
+                map_attempt_id: map_attempt_id.to_string(),
+                partition,
+            });
+            if let Some(t) = app_token {
+                crate::yarn::security::attach_app_token(&mut r, t);
+            }
+            r
         })
         .await
         .map_err(|s| YarnError::from_status(&peer, s))?

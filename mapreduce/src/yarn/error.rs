@@ -16,6 +16,13 @@ pub enum YarnError {
     /// A daemon could not be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller did not prove who it is (no or a bad user token, container
+    /// token or node authentication).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("{0}")]
     Io(String),
     #[error("{0}")]
@@ -37,6 +44,8 @@ impl From<YarnError> for tonic::Status {
             YarnError::AlreadyExists(m) => Status::already_exists(m),
             YarnError::FailedPrecondition(m) => Status::failed_precondition(m),
             YarnError::Unavailable(m) => Status::unavailable(m),
+            YarnError::Unauthenticated(m) => Status::unauthenticated(m),
+            YarnError::PermissionDenied(m) => Status::permission_denied(m),
             YarnError::Io(m) | YarnError::Internal(m) => Status::internal(m),
         }
     }
@@ -52,6 +61,8 @@ impl YarnError {
             Code::InvalidArgument => YarnError::InvalidArgument(m),
             Code::AlreadyExists => YarnError::AlreadyExists(m),
             Code::FailedPrecondition => YarnError::FailedPrecondition(m),
+            Code::Unauthenticated => YarnError::Unauthenticated(format!("{peer}: {m}")),
+            Code::PermissionDenied => YarnError::PermissionDenied(format!("{peer}: {m}")),
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
                 YarnError::Unavailable(format!("{peer}: {m}"))
             }

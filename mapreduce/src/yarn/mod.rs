@@ -15,6 +15,8 @@
 //! - [`client`]: what applications and tools use: [`client::RmClient`],
 //!   [`client::AmRmClient`], [`client::NmClient`].
 //! - [`ids`]: application, attempt and container ids (Hadoop's formats).
+//! - [`security`]: container tokens (what lets a caller start a container
+//!   on a node manager, and as whom it runs).
 //! - [`error`]: [`YarnError`] and its one mapping to `tonic::Status`.
 //! - `src/bin/resourcemanager.rs`, `src/bin/nodemanager.rs`: the binaries.
 
@@ -25,6 +27,7 @@ mod net;
 pub mod nm;
 pub mod rm;
 pub mod scheduler;
+pub mod security;
 mod workers;
 
 pub use error::YarnError;
@@ -58,6 +61,15 @@ pub mod env {
     pub const SHUFFLE_ADDR: &str = "TUSK_SHUFFLE_ADDR";
     /// The container's memory limit in MiB.
     pub const CONTAINER_MEMORY_MB: &str = "TUSK_CONTAINER_MEMORY_MB";
+    /// The submitter's user token (`[security] authentication = "token"`):
+    /// the application master and tasks talk to the namenode and resource
+    /// manager with it. Only the container's own user can read a process's
+    /// environment.
+    pub const TOKEN: &str = "TUSK_TOKEN";
+    /// The application's token (see [`crate::yarn::security::app_token`]):
+    /// given by the resource manager to the application master, by it to
+    /// its tasks.
+    pub const APP_TOKEN: &str = "TUSK_APP_TOKEN";
 }
 
 /// Exit codes of containers that did not exit on their own (Hadoop's

@@ -35,6 +35,12 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tusk_common::logging::init("info");
     let mut cfg = tusk_common::TuskConfig::load_or_default(args.config.as_deref())?;
+    // TLS for every server and channel of this process ([tls]); a bad
+    // certificate setting is one line naming the file, exit 1.
+    if let Err(e) = tusk_common::net::install_daemon_tls(&cfg.tls) {
+        eprintln!("namenode: {e}");
+        std::process::exit(1);
+    }
     if let Some(a) = args.rpc_addr {
         cfg.namenode.rpc_addr = a;
     }

@@ -31,6 +31,8 @@ use axum::routing::any;
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tusk_common::config::AuthMode;
+use tusk_common::security;
 use tusk_common::webhdfs::{fs_path, Params, RemoteException};
 
 /// The user of a request that names none: Hadoop's static web user in simple
@@ -88,8 +90,9 @@ const NO_XATTR: Unsupported = Some("Tusk has no extended attributes");
 const NO_SNAPSHOT: Unsupported = Some("Tusk has no snapshots");
 const NO_POLICY: Unsupported = Some("Tusk has no storage policies (every replica is on DISK)");
 const NO_EC: Unsupported = Some("Tusk has no erasure coding (files are replicated)");
-const NO_TOKEN: Unsupported =
-    Some("security is off (simple authentication with user.name): there are no delegation tokens");
+const NO_TOKEN: Unsupported = Some(
+    "Tusk has no delegation token operations: user tokens are made by an administrator (dfs admin token create USER) and passed as delegation=TOKEN",
+);
 const NO_SYMLINK: Unsupported = Some("Tusk has no symbolic links");
 const NO_QUOTA: Unsupported =
     Some("Tusk has no quotas by storage type (every replica is on DISK): use SETQUOTA");
@@ -173,8 +176,12 @@ pub(crate) struct Ctx {
     /// The file system path (decoded, validated).
     pub path: String,
     pub params: Params,
-    /// The effective user (`doas`, else `user.name`, else `dr.who`).
+    /// The effective user (`doas`, else `user.name`, else `dr.who`; with
+    /// token authentication, the token's user).
     pub user: String,
+    /// The verified user token of the request (token authentication only):
+    /// redirects pass it on as `delegation=` so the datanode can check it.
+    pub token: Option<String>,
     pub caller: Caller,
     /// The client's IP address ("" when the server does not pass it on):
     /// datanodes are chosen nearest to it.
@@ -200,7 +207,8 @@ async fn handle(State(s): State<Arc<NamenodeState>>, req: Request) -> Response {
     match serve(s, req).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::debug!(%method, %uri, error = %e, "WebHDFS request refused");
+            // The path only: the query may hold a user token (delegation=).
+            tracing::debug!(%method, path = uri.path(), error = %e, "WebHDFS request refused");
             e.into_response()
         }
     }
@@ -236,10 +244,7 @@ async fn serve(s: Arc<NamenodeState>, req: Request) -> WResult {
         check_body(&req, name)?;
     }
     let path = fs_path(req.uri().path())?;
-    let user = match params.user() {
-        Some(u) => valid_user(u)?.to_string(),
-        None => DEFAULT_USER.to_string(),
-    };
+    let (user, token) = authenticate(&s, &params, req.headers())?;
     let caller = s.caller_for_user(&user);
     let remote_host = req
         .extensions()
@@ -258,11 +263,59 @@ async fn serve(s: Arc<NamenodeState>, req: Request) -> WResult {
         path,
         params,
         user,
+        token,
         caller,
         remote_host,
         host_header,
     };
     ops::run(&ctx, name).await
+}
+
+/// Who a request acts as, and its verified user token.
+///
+/// Simple authentication: `doas`, else `user.name`, else `dr.who` (Hadoop
+/// believes the name). Token authentication (`[security] authentication =
+/// "token"`): the user of the token in `delegation=` or `Authorization:
+/// Bearer`, checked with the cluster secret; no token, or a forged or
+/// expired one, is a 401 `SecurityException` whatever `user.name` says;
+/// `doas` naming someone else is a 403 (no proxy users).
+fn authenticate(
+    s: &NamenodeState,
+    params: &Params,
+    headers: &header::HeaderMap,
+) -> Result<(String, Option<String>), RemoteException> {
+    if s.auth == AuthMode::Simple {
+        let user = match params.user() {
+            Some(u) => valid_user(u)?.to_string(),
+            None => DEFAULT_USER.to_string(),
+        };
+        return Ok((user, None));
+    }
+    let token = params.get_nonempty("delegation").or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(security::bearer)
+    });
+    let Some(token) = token else {
+        return Err(RemoteException::unauthorized(
+            "authentication failed: no user token (this cluster has [security] authentication = \"token\": pass delegation=TOKEN or Authorization: Bearer TOKEN; user.name alone is not believed)",
+        ));
+    };
+    let user = s
+        .secret
+        .verify_user_token(token)
+        .map_err(|e| {
+            RemoteException::unauthorized(format!("authentication failed: user token refused: {e}"))
+        })?
+        .user;
+    if let Some(doas) = params.get_nonempty("doas").filter(|d| *d != user) {
+        return Err(RemoteException::from_class(
+            "AccessControlException",
+            format!("User: {user} is not allowed to impersonate {doas}"),
+        ));
+    }
+    Ok((user, Some(token.to_string())))
 }
 
 /// Metadata operations carry no body: refuse a big declared one (413) rather

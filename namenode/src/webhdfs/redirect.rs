@@ -3,8 +3,10 @@
 //! `200 {"Location": …}` with `noredirect=true`). The namespace is not
 //! changed here; the datanode does the work as `user.name`.
 //!
-//! The URL: `http://<datanode http_addr>/webhdfs/v1/<path>?op=<OP>
-//! &namenoderpcaddress=<host:port>&user.name=<effective user>` followed by
+//! The URL: `http(s)://<datanode http_addr>/webhdfs/v1/<path>?op=<OP>
+//! &namenoderpcaddress=<host:port>&user.name=<effective user>` (with token
+//! authentication `&delegation=<the request's user token>` instead of
+//! `user.name`: the datanode verifies it) followed by
 //! the request's data parameters, validated and re-encoded (the contract
 //! with `datanode/src/webhdfs/`).
 
@@ -135,14 +137,23 @@ fn namenode_rpc(ctx: &Ctx) -> Option<String> {
 /// The datanode URL of `op` on `ctx.path`.
 pub fn url(ctx: &Ctx, op: &str, dn: &DatanodeId) -> Result<String, RemoteException> {
     let mut u = format!(
-        "http://{}/webhdfs/v1{}?op={op}",
+        "{}://{}/webhdfs/v1{}?op={op}",
+        tusk_common::net::http_scheme(),
         dn.http_addr,
         encode_path(&ctx.path)
     );
     if let Some(nn) = namenode_rpc(ctx) {
         let _ = write!(u, "&namenoderpcaddress={}", encode_query_value(&nn));
     }
-    let _ = write!(u, "&user.name={}", encode_query_value(&ctx.user));
+    match &ctx.token {
+        // Token authentication: the datanode verifies the token itself.
+        Some(t) => {
+            let _ = write!(u, "&delegation={}", encode_query_value(t));
+        }
+        None => {
+            let _ = write!(u, "&user.name={}", encode_query_value(&ctx.user));
+        }
+    }
     for (k, v) in passed_on(ctx)? {
         let _ = write!(u, "&{k}={}", encode_query_value(&v));
     }

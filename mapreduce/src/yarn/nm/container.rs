@@ -1,12 +1,14 @@
 //! One container: localize, launch as a child process in its own process
 //! group and working dir, watch its memory, wait, report.
 
+use super::executor::{self, RunAs};
 use super::{localize, Metrics, Nm};
 use crate::yarn::exit;
 use crate::yarn::pb;
 use crate::yarn::pb::ContainerState;
 use crate::yarn::scheduler::Res;
 use parking_lot::Mutex;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +36,8 @@ struct St {
     state: ContainerState,
     exit_code: i32,
     diagnostics: String,
+    /// The account its process runs as, once known.
+    run_as: String,
 }
 
 impl Entry {
@@ -47,6 +51,7 @@ impl Entry {
                 state: ContainerState::Localizing,
                 exit_code: 0,
                 diagnostics: String::new(),
+                run_as: String::new(),
             }),
             stop_tx: watch::channel(None).0,
             done_tx: watch::channel(false).0,
@@ -95,6 +100,7 @@ impl Entry {
             exit_code: s.exit_code,
             diagnostics: s.diagnostics.clone(),
             app_id: self.app_id.clone(),
+            run_as: s.run_as.clone(),
         }
     }
 
@@ -130,22 +136,49 @@ pub(crate) async fn run(nm: Arc<Nm>, c: Arc<Entry>, spec: pb::LaunchSpec) {
     nm.heartbeat_now.notify_one();
 }
 
+/// Creates the container's directories, owned by `run_as` (mode 0700:
+/// the application's local dir, the working dir, the log dirs); the
+/// `containers` dir between them stays the node manager's.
+fn make_dirs(nm: &Nm, c: &Entry, run_as: &RunAs) -> Result<(), String> {
+    let app_dir = nm.app_dir(&c.app_id);
+    executor::make_dir(&app_dir, run_as, 0o700)?;
+    let containers = app_dir.join("containers");
+    std::fs::create_dir_all(&containers)
+        .and_then(|()| {
+            std::fs::set_permissions(&containers, std::fs::Permissions::from_mode(0o755))
+        })
+        .map_err(|e| format!("cannot create {}: {e}", containers.display()))?;
+    executor::make_dir(&nm.work_dir(&c.app_id, &c.id), run_as, 0o700)?;
+    let app_logs = nm.log_dir.join(&c.app_id);
+    executor::make_dir(&app_logs, run_as, 0o700)?;
+    executor::make_dir(&app_logs.join(&c.id), run_as, 0o700)
+}
+
 async fn run_inner(nm: &Arc<Nm>, c: &Arc<Entry>, spec: pb::LaunchSpec) -> (i32, String) {
     let mut stop = c.stop_tx.subscribe();
     let app_dir = nm.app_dir(&c.app_id);
     let work = nm.work_dir(&c.app_id, &c.id);
     let logs = nm.log_dir.join(&c.app_id).join(&c.id);
-    for d in [&work, &logs] {
-        if let Err(e) = tokio::fs::create_dir_all(d).await {
-            return (
-                exit::INVALID,
-                format!("container {}: cannot create {}: {e}", c.id, d.display()),
-            );
-        }
+    let run_as = match nm.executor.run_as(&c.user) {
+        Ok(r) => r,
+        Err(e) => return (exit::INVALID, format!("container {}: {e}", c.id)),
+    };
+    c.state.lock().run_as = run_as.account.name.clone();
+    if let Some(note) = &run_as.note {
+        info!(container = %c.id, app = %c.app_id, "{note}");
+    }
+    let made = {
+        let (nm, c, run_as) = (nm.clone(), c.clone(), run_as.clone());
+        tokio::task::spawn_blocking(move || make_dirs(&nm, &c, &run_as)).await
+    };
+    match made {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return (exit::INVALID, format!("container {}: {e}", c.id)),
+        Err(e) => return (exit::INVALID, format!("container {}: {e}", c.id)),
     }
     // Localize, unless stopped meanwhile.
     let localized = tokio::select! {
-        r = localize::localize(nm, &c.user, &c.app_id, &spec.resources, &work) => r,
+        r = localize::localize(nm, &c.user, &run_as, &c.app_id, &spec.resources, &work) => r,
         r = wait_stop(&mut stop) => {
             let (code, why) = r.unwrap_or((exit::KILLED_BY_RESOURCEMANAGER, String::new()));
             return (code, format!("container {} killed while localizing: {why}", c.id));
@@ -157,7 +190,12 @@ async fn run_inner(nm: &Arc<Nm>, c: &Arc<Entry>, spec: pb::LaunchSpec) -> (i32, 
     }
 
     let program = resolve_program(&spec.program, &work);
-    let open_log = |name: &str| std::fs::File::create(logs.join(name));
+    let open_log = |name: &str| {
+        let path = logs.join(name);
+        let f = std::fs::File::create(&path)?;
+        executor::own(&path, &run_as, 0o600).map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>(f)
+    };
     let (stdout, stderr) = match (open_log("stdout"), open_log("stderr")) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => {
@@ -192,14 +230,33 @@ async fn run_inner(nm: &Arc<Nm>, c: &Arc<Entry>, spec: pb::LaunchSpec) -> (i32, 
             c.resource.memory_mb.to_string(),
         )
         .env("PWD", &work)
+        // TLS: the cluster CA alone (TUSK_TLS_CA), never our key.
+        .envs(tusk_common::net::tls_child_env())
         .envs(&spec.env);
+    if run_as.switch {
+        // The node manager's own home and name are not the container's.
+        cmd.env("USER", &run_as.account.name)
+            .env("LOGNAME", &run_as.account.name)
+            .env("HOME", &work);
+        executor::switch_user(&mut cmd, &run_as);
+    }
     let mut child = match cmd.spawn() {
         Ok(ch) => ch,
         Err(e) => {
-            return (
-                exit::INVALID,
-                format!("container {}: cannot run {}: {e}", c.id, program.display()),
-            )
+            let mut d = format!(
+                "container {}: cannot run {} as user {}: {e}",
+                c.id,
+                program.display(),
+                run_as.account.name
+            );
+            if run_as.switch && e.kind() == std::io::ErrorKind::PermissionDenied {
+                d.push_str(&format!(
+                    " (user {} must be able to read and execute it and enter every directory above it; \
+                     install it where others can, or set [nodemanager] container_executor = \"process\")",
+                    run_as.account.name
+                ));
+            }
+            return (exit::INVALID, d);
         }
     };
     Metrics::inc(&nm.metrics.launched, 1);
@@ -210,7 +267,7 @@ async fn run_inner(nm: &Arc<Nm>, c: &Arc<Entry>, spec: pb::LaunchSpec) -> (i32, 
         warn!(container = %c.id, "cannot write {}: {e}", pid_file.display());
     }
     c.set_running();
-    info!(container = %c.id, app = %c.app_id, pid, program = %program.display(), "container launched");
+    info!(container = %c.id, app = %c.app_id, pid, program = %program.display(), user = %c.user, run_as = %run_as.account.name, "container launched");
 
     let limit = c.resource.memory_mb << 20;
     let mut tick = tokio::time::interval(nm.memory_check.max(Duration::from_millis(10)));

@@ -35,6 +35,8 @@ pub(crate) async fn run(
                 capability: Some(pb_res(nm.capability)),
                 containers: nm.statuses(true),
             };
+            let mut req = tonic::Request::new(req);
+            nm.secret.sign_request(&mut req);
             match tokio::time::timeout(RPC_TIMEOUT, rm.register_node_manager(req)).await {
                 Ok(Ok(resp)) => {
                     let r = resp.into_inner();
@@ -47,7 +49,11 @@ pub(crate) async fn run(
                 }
                 Ok(Err(e)) => {
                     failures += 1;
-                    if failures % 10 == 1 {
+                    if e.code() == tonic::Code::Unauthenticated {
+                        if failures % 10 == 1 {
+                            warn!(node = %nm.node_id, rm = %nm.rm_addr, "the resource manager refused us: {} (is our cluster secret the resource manager's?)", e.message());
+                        }
+                    } else if failures % 10 == 1 {
                         warn!(node = %nm.node_id, rm = %nm.rm_addr, "cannot register with the resource manager: {}", e.message());
                     }
                     if sleep_or_stop(backoff(failures, interval), &mut stop).await {
@@ -71,6 +77,8 @@ pub(crate) async fn run(
             node_id: nm.node_id.clone(),
             containers: nm.statuses(false),
         };
+        let mut req = tonic::Request::new(req);
+        nm.secret.sign_request(&mut req);
         match tokio::time::timeout(RPC_TIMEOUT, rm.node_heartbeat(req)).await {
             Ok(Ok(resp)) => {
                 failures = 0;

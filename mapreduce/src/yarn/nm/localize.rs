@@ -15,14 +15,17 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 
+use super::executor::{self, RunAs};
 use super::Nm;
 use crate::yarn::pb;
 
 /// Puts every resource into `work` (a symlink into the application's file
-/// cache), as `user`. The error names the DFS path and the cause.
+/// cache), reading as `user`; what the container (running as `run_as`)
+/// gets is readable by it. The error names the DFS path and the cause.
 pub(crate) async fn localize(
     nm: &Nm,
     user: &str,
+    run_as: &RunAs,
     app_id: &str,
     resources: &[pb::LocalResource],
     work: &Path,
@@ -67,7 +70,7 @@ pub(crate) async fn localize(
         {
             let _held = lock.lock().await;
             if tokio::fs::symlink_metadata(&cached).await.is_err() {
-                fetch(&dfs, r, &entry, &cached)
+                fetch(&dfs, r, &entry, &cached, run_as)
                     .await
                     .map_err(|e| fail(&e))?;
                 super::Metrics::inc(&nm.metrics.localized_files, 1);
@@ -90,10 +93,20 @@ async fn fetch(
     r: &pb::LocalResource,
     entry: &Path,
     cached: &Path,
+    run_as: &RunAs,
 ) -> Result<(), String> {
     tokio::fs::create_dir_all(entry)
         .await
         .map_err(|e| format!("{}: {e}", entry.display()))?;
+    // Whatever the node manager's umask: the container's user passes
+    // through (the application's dir above keeps other users out).
+    if let Some(cache) = entry.parent() {
+        for d in [cache, entry] {
+            tokio::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+                .await
+                .map_err(|e| format!("chmod {}: {e}", d.display()))?;
+        }
+    }
     let tmp: PathBuf = entry.join(format!(".partial-{}", std::process::id()));
     let mut reader = dfs.open(&r.dfs_path).await.map_err(|e| e.to_string())?;
     let mut out = tokio::fs::File::create(&tmp)
@@ -117,7 +130,9 @@ async fn fetch(
         tokio::fs::create_dir_all(&unpacked)
             .await
             .map_err(|e| format!("{}: {e}", unpacked.display()))?;
+        // Never the archive's owners (tar as root would restore them).
         let st = tokio::process::Command::new("tar")
+            .arg("--no-same-owner")
             .arg("-xf")
             .arg(&tmp)
             .arg("-C")
@@ -133,6 +148,12 @@ async fn fetch(
                 String::from_utf8_lossy(&st.stderr).trim()
             ));
         }
+        // Its files must not carry set-id bits of the node manager's user;
+        // in user mode they are the container's user's.
+        let (dir, who) = (unpacked.clone(), run_as.clone());
+        tokio::task::spawn_blocking(move || executor::sanitize_tree(&dir, &who))
+            .await
+            .map_err(|e| e.to_string())??;
         tokio::fs::rename(&unpacked, cached)
             .await
             .map_err(|e| format!("{}: {e}", cached.display()))?;

@@ -13,8 +13,15 @@
 //!
 //! Then every container still running is killed (a node manager that stops
 //! takes its containers with it, as Hadoop's does).
+//!
+//! Security: the node manager needs the cluster secret (`[security]
+//! cluster_secret_file`) to register and heartbeat (node authentication)
+//! and to check the container token of every ContainerManager call
+//! (`rpc.rs`, `crate::yarn::security`). Who a container runs as and the
+//! permissions of its directories: `executor.rs`.
 
 mod container;
+mod executor;
 mod http;
 mod link;
 mod localize;
@@ -37,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 use tusk_client::{ClientConfig, DfsClient};
+use tusk_common::security::ClusterSecret;
 use tusk_common::TuskConfig;
 
 /// A running node manager. Dropping it stops the workers (their stop
@@ -153,6 +161,11 @@ pub(crate) struct Nm {
     pub registered: watch::Receiver<bool>,
     /// Wakes the heartbeat worker (a container completed).
     pub heartbeat_now: Notify,
+    /// Signs calls to the resource manager; checks container tokens and
+    /// node authentication of ContainerManager calls.
+    pub secret: Arc<ClusterSecret>,
+    /// Who containers run as.
+    pub executor: executor::Executor,
 }
 
 impl Nm {
@@ -164,7 +177,9 @@ impl Nm {
         self.app_dir(app_id).join("containers").join(container_id)
     }
 
-    /// A DFS client acting as `user`.
+    /// A DFS client acting as `user`: node authentication with the cluster
+    /// secret and `x-tusk-user`, which the namenode accepts from daemons
+    /// holding the secret even under token authentication.
     pub async fn dfs(&self, user: &str) -> Result<DfsClient, YarnError> {
         if let Some(c) = self.dfs.lock().get(user) {
             return Ok(c.clone());
@@ -173,6 +188,7 @@ impl Nm {
             namenode: self.namenode.clone(),
             user: user.to_string(),
             client_host: Some(self.host.clone()),
+            node_auth: Some(tusk_client::config::NodeAuth(self.secret.clone())),
             ..ClientConfig::default()
         };
         let c = DfsClient::connect(cfg)
@@ -253,6 +269,10 @@ impl Nm {
 /// background (retrying until it is up).
 pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
     let c = &cfg.nodemanager;
+    // Without the cluster secret the resource manager would refuse us, and
+    // we could not check container tokens: a start-up error.
+    let secret = ClusterSecret::load(&cfg.security.secret_path())?;
+    let executor = executor::Executor::new(&cfg).map_err(anyhow::Error::msg)?;
     let rpc_l = TcpListener::bind(&c.rpc_addr)
         .await
         .with_context(|| format!("cannot bind node manager RPC address {}", c.rpc_addr))?;
@@ -274,6 +294,20 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
     }
     let local_dir = local_dir.canonicalize()?;
     let log_dir = log_dir.canonicalize()?;
+    if executor.user_mode() {
+        executor::check_traversable(&local_dir, "node manager local dir")
+            .map_err(anyhow::Error::msg)?;
+        executor::check_traversable(&log_dir, "node manager log dir")
+            .map_err(anyhow::Error::msg)?;
+    }
+    // Applications' dirs live in `apps`: others pass through, never list.
+    let apps = local_dir.join("apps");
+    std::fs::create_dir_all(&apps)
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&apps, std::fs::Permissions::from_mode(0o711))
+        })
+        .with_context(|| format!("cannot create {}", apps.display()))?;
     let killed = container::kill_leftovers(&local_dir);
     if !killed.is_empty() {
         warn!(containers = ?killed, "killed containers left running by a previous node manager run");
@@ -303,6 +337,8 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
         metrics: Metrics::default(),
         registered: registered_rx,
         heartbeat_now: Notify::new(),
+        secret: Arc::new(secret),
+        executor,
     });
 
     let mut workers = Workers::new("node manager");
@@ -334,6 +370,7 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<NmHandle> {
         rm = %nm.rm_addr,
         memory_mb = nm.capability.memory_mb,
         vcores = nm.capability.vcores,
+        container_executor = nm.executor.mode_name(),
         "node manager started"
     );
     Ok(NmHandle {

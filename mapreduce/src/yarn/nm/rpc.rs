@@ -4,7 +4,7 @@ use super::{container, Nm};
 use crate::yarn::ids::is_safe_component;
 use crate::yarn::pb;
 use crate::yarn::pb::container_manager_server::{ContainerManager, ContainerManagerServer};
-use crate::yarn::{exit, res_of, YarnError};
+use crate::yarn::{exit, res_of, security, YarnError};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
+use tracing::warn;
+
+/// UNAUTHENTICATED with the reason, in the words every caller sees.
+fn refused(why: &str) -> Status {
+    Status::unauthenticated(format!(
+        "not authorized: {why} (a container token from the resource manager, or node authentication, is required)"
+    ))
+}
 
 pub(crate) struct ContainerManagerService {
     nm: Arc<Nm>,
@@ -52,6 +60,27 @@ impl ContainerManagerService {
         })
     }
 
+    /// A call about `container_id` needs that container's token (its MAC,
+    /// not its expiry) or node authentication.
+    fn check_container<T>(
+        &self,
+        req: &Request<T>,
+        container_id: &str,
+        token: Option<&pb::ContainerToken>,
+    ) -> Result<(), Status> {
+        if token.is_none() && self.nm.secret.check_request(req).is_ok() {
+            return Ok(());
+        }
+        match security::verify_container_token(&self.nm.secret, token, &self.nm.node_id) {
+            Ok(t) if t.container_id == container_id => Ok(()),
+            Ok(t) => Err(refused(&format!(
+                "container token is for container {}, not {container_id}",
+                t.container_id
+            ))),
+            Err(e) => Err(refused(&e.to_string())),
+        }
+    }
+
     fn start(&self, r: pb::StartContainerRequest) -> Result<(), YarnError> {
         let node = &self.nm.node_id;
         if !is_safe_component(&r.container_id) || !is_safe_component(&r.app_id) {
@@ -60,6 +89,21 @@ impl ContainerManagerService {
                 r.container_id, r.app_id
             )));
         }
+        // Only the resource manager's word says what may run here, and as
+        // whom: the token's user, never the request's `user`.
+        let token = security::check_start(
+            &self.nm.secret,
+            r.token.as_ref(),
+            node,
+            &r.container_id,
+            &r.app_id,
+        )
+        .map_err(|e| {
+            YarnError::Unauthenticated(format!(
+                "container {} refused on node {node}: {e}",
+                r.container_id
+            ))
+        })?;
         let spec = r.spec.ok_or_else(|| {
             YarnError::InvalidArgument(format!("container {}: no launch spec", r.container_id))
         })?;
@@ -75,11 +119,7 @@ impl ContainerManagerService {
                 r.container_id, r.app_id
             )));
         }
-        let user = if r.user.is_empty() {
-            tusk_common::sys::login_user()
-        } else {
-            r.user
-        };
+        let user = token.user;
         let entry = container::Entry::new(
             &r.container_id,
             &r.app_id,
@@ -175,7 +215,13 @@ impl ContainerManager for ContainerManagerService {
         &self,
         req: Request<pb::StartContainerRequest>,
     ) -> Result<Response<pb::StartContainerResponse>, Status> {
-        self.start(req.into_inner())?;
+        let r = req.into_inner();
+        let cid = r.container_id.clone();
+        self.start(r).inspect_err(|e| {
+            if matches!(e, YarnError::Unauthenticated(_)) {
+                warn!(container = %cid, "{e}");
+            }
+        })?;
         Ok(Response::new(pb::StartContainerResponse {}))
     }
 
@@ -183,6 +229,11 @@ impl ContainerManager for ContainerManagerService {
         &self,
         req: Request<pb::StopContainerRequest>,
     ) -> Result<Response<pb::StopContainerResponse>, Status> {
+        self.check_container(
+            &req,
+            &req.get_ref().container_id,
+            req.get_ref().token.as_ref(),
+        )?;
         let c = self.find(&req.into_inner().container_id)?;
         c.stop(
             exit::KILLED_BY_APPMASTER,
@@ -195,6 +246,11 @@ impl ContainerManager for ContainerManagerService {
         &self,
         req: Request<pb::GetContainerStatusRequest>,
     ) -> Result<Response<pb::GetContainerStatusResponse>, Status> {
+        self.check_container(
+            &req,
+            &req.get_ref().container_id,
+            req.get_ref().token.as_ref(),
+        )?;
         let c = self.find(&req.into_inner().container_id)?;
         Ok(Response::new(pb::GetContainerStatusResponse {
             status: Some(c.status()),
@@ -205,6 +261,25 @@ impl ContainerManager for ContainerManagerService {
         &self,
         req: Request<pb::GetContainerLogsRequest>,
     ) -> Result<Response<pb::GetContainerLogsResponse>, Status> {
+        // Any container token of the application, or node authentication
+        // (the resource manager fetching logs for a client or its UI).
+        let r = req.get_ref();
+        if r.token.is_some() || self.nm.secret.check_request(&req).is_err() {
+            match security::verify_container_token(
+                &self.nm.secret,
+                r.token.as_ref(),
+                &self.nm.node_id,
+            ) {
+                Ok(t) if t.app_id == r.app_id => {}
+                Ok(t) => {
+                    return Err(refused(&format!(
+                        "container token is for application {}, not {}",
+                        t.app_id, r.app_id
+                    )))
+                }
+                Err(e) => return Err(refused(&e.to_string())),
+            }
+        }
         let logs = self.logs(req.into_inner()).await?;
         Ok(Response::new(pb::GetContainerLogsResponse { logs }))
     }

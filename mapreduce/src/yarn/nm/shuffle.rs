@@ -51,6 +51,18 @@ impl Shuffle for ShuffleService {
         &self,
         req: Request<pb::FetchMapOutputRequest>,
     ) -> Result<Response<Self::FetchMapOutputStream>, Status> {
+        // Only the application's own tasks (holding its token) fetch.
+        crate::yarn::security::verify_app_token(
+            &self.nm.secret,
+            &req.get_ref().app_id,
+            crate::yarn::security::app_token_of(&req),
+        )
+        .map_err(|e| {
+            Status::unauthenticated(format!(
+                "shuffle: not a task of application {}: application token: {e}",
+                req.get_ref().app_id
+            ))
+        })?;
         let r = req.into_inner();
         let (app, attempt, part) = (r.app_id, r.map_attempt_id, r.partition);
         if !is_safe_component(&app) || !is_safe_component(&attempt) {

@@ -34,6 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
+use tusk_common::config::AuthMode;
+use tusk_common::security::ClusterSecret;
 use tusk_common::TuskConfig;
 
 /// A running resource manager.
@@ -65,6 +67,11 @@ pub(crate) struct Rm {
     pub started_ms: u64,
     /// Calls to the three RPC services (`rpc.rs`), for `/metrics`.
     pub rpc: Arc<tusk_common::rpc_metrics::RpcMetrics>,
+    /// Checks node managers' node authentication; signs calls to node
+    /// managers (logs) and container tokens (in `state`).
+    pub secret: Arc<ClusterSecret>,
+    /// How ApplicationClient callers prove who they are.
+    pub auth: AuthMode,
 }
 
 impl Rm {
@@ -75,22 +82,15 @@ impl Rm {
             let rm = self.clone();
             tokio::spawn(async move {
                 let addr = l.container.nm_rpc_addr.clone();
+                // The AM container is started like any other: with the
+                // container token issued with it.
                 let res = match NmClient::new(&addr) {
-                    Ok(nm) => {
-                        nm.start(
-                            &l.container.id,
-                            &l.app_id,
-                            &l.user,
-                            l.spec,
-                            l.container.resource.unwrap_or_default(),
-                        )
-                        .await
-                    }
+                    Ok(nm) => nm.start_container(&l.container, l.spec).await,
                     Err(e) => Err(e),
                 };
                 match res {
                     Ok(()) => {
-                        info!(app = %l.app_id, attempt = %l.attempt_id, container = %l.container.id, node = %l.container.node_id, "AM container launched");
+                        info!(app = %l.app_id, attempt = %l.attempt_id, user = %l.user, container = %l.container.id, node = %l.container.node_id, "AM container launched");
                     }
                     Err(e) => {
                         let diag = format!(
@@ -108,6 +108,51 @@ impl Rm {
             });
         }
     }
+}
+
+/// How long the resource manager waits for one node manager's logs.
+const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Container logs of an application from every node manager that ran one
+/// of its containers, in parallel, with node authentication (the resource
+/// manager holds the cluster secret); a node that fails is reported in its
+/// entry's `error`.
+pub(crate) async fn fetch_logs(
+    rm: &Rm,
+    report: &crate::yarn::pb::ApplicationReport,
+    container: Option<&str>,
+    tail_bytes: u64,
+) -> Vec<crate::yarn::pb::NodeLogs> {
+    let calls = report.nm_rpc_addrs.iter().map(|addr| {
+        let secret = rm.secret.clone();
+        async move {
+            let got = match NmClient::new(addr) {
+                Ok(nm) => {
+                    let nm = nm.with_secret(secret);
+                    match tokio::time::timeout(
+                        LOGS_TIMEOUT,
+                        nm.logs(&report.app_id, container, tail_bytes, None),
+                    )
+                    .await
+                    {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no answer within {LOGS_TIMEOUT:?}")),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let (logs, error) = match got {
+                Ok(l) => (l, String::new()),
+                Err(e) => (Vec::new(), e),
+            };
+            crate::yarn::pb::NodeLogs {
+                nm_rpc_addr: addr.clone(),
+                logs,
+                error,
+            }
+        }
+    });
+    futures::future::join_all(calls).await
 }
 
 /// Reads a topology file (`host-or-ip rack` lines, `#` comments).
@@ -130,6 +175,11 @@ fn read_topology(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 /// `resourcemanager.addr` / `resourcemanager-http.addr`, and starts serving.
 pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
     let c = &cfg.resourcemanager;
+    let secret_path = cfg.security.secret_path();
+    let (secret, created) = ClusterSecret::load_or_create(&secret_path)?;
+    if created {
+        info!(path = %secret_path.display(), "created the cluster secret (copy it to every node manager and datanode host)");
+    }
     std::fs::create_dir_all(&c.state_dir)
         .with_context(|| format!("cannot create {}", c.state_dir.display()))?;
     let topology = match &cfg.cluster.topology {
@@ -146,6 +196,7 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
             node_locality_delay: c.node_locality_delay,
             rack_locality_delay: c.rack_locality_delay.max(c.node_locality_delay),
         },
+        secret: secret.clone(),
     };
     let dir = c.state_dir.clone();
     let store = tokio::task::spawn_blocking(move || store::SledStore::open(&dir))
@@ -165,6 +216,8 @@ pub async fn start(cfg: TuskConfig) -> anyhow::Result<RmHandle> {
         state: Mutex::new(state),
         started_ms: tusk_common::sys::now_ms(),
         rpc: Default::default(),
+        secret: Arc::new(secret),
+        auth: cfg.security.authentication,
     });
 
     let mut workers = Workers::new("resource manager");

@@ -13,6 +13,7 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
+use tusk_common::config::AuthMode;
 
 #[derive(Clone)]
 pub(crate) struct RmService {
@@ -45,12 +46,66 @@ pub(crate) async fn serve(
     .await;
 }
 
+impl RmService {
+    /// Node managers must hold the cluster secret.
+    fn check_node<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.rm.secret.check_request(req).inspect_err(|s| {
+            let peer = req
+                .remote_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "?".into());
+            tracing::warn!(peer = %peer, "refused a node manager call: {}", s.message());
+        })
+    }
+
+    /// An ApplicationMaster call must carry the application token of the
+    /// attempt's application (given to the AM container only).
+    fn check_am<T>(&self, req: &Request<T>, attempt_id: &str) -> Result<(), Status> {
+        let app = crate::yarn::ids::app_of_attempt(attempt_id).ok_or_else(|| {
+            Status::invalid_argument(format!("invalid application attempt id {attempt_id:?}"))
+        })?;
+        crate::yarn::security::verify_app_token(
+            &self.rm.secret,
+            &app,
+            crate::yarn::security::app_token_of(req),
+        )
+        .map_err(|e| {
+            Status::unauthenticated(format!(
+                "not the application master of {app}: application token: {e}"
+            ))
+        })
+    }
+
+    /// The authenticated user of an ApplicationClient call: with token
+    /// authentication, the user of its valid bearer token (else
+    /// UNAUTHENTICATED naming why); in simple mode `None` (callers are
+    /// believed).
+    fn caller<T>(&self, req: &Request<T>) -> Result<Option<String>, Status> {
+        if self.rm.auth != AuthMode::Token {
+            return Ok(None);
+        }
+        let token = tusk_common::security::user_token_of(req).ok_or_else(|| {
+            Status::unauthenticated(
+                "authentication failed: no user token (set TUSK_TOKEN or TUSK_TOKEN_FILE; \
+                 `dfs admin token create USER` mints one)",
+            )
+        })?;
+        match self.rm.secret.verify_user_token(token) {
+            Ok(t) => Ok(Some(t.user)),
+            Err(e) => Err(Status::unauthenticated(format!(
+                "authentication failed: {e}"
+            ))),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ResourceTracker for RmService {
     async fn register_node_manager(
         &self,
         req: Request<pb::RegisterNodeManagerRequest>,
     ) -> Result<Response<pb::RegisterNodeManagerResponse>, Status> {
+        self.check_node(&req)?;
         let (resp, launches) = self
             .rm
             .state
@@ -64,6 +119,7 @@ impl ResourceTracker for RmService {
         &self,
         req: Request<pb::NodeHeartbeatRequest>,
     ) -> Result<Response<pb::NodeHeartbeatResponse>, Status> {
+        self.check_node(&req)?;
         let (resp, launches) = self
             .rm
             .state
@@ -80,13 +136,21 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        let sub = req
+        let caller = self.caller(&req)?;
+        let token = caller
+            .is_some()
+            .then(|| tusk_common::security::user_token_of(&req).map(str::to_string))
+            .flatten();
+        let mut sub = req
             .into_inner()
             .submission
             .ok_or_else(|| Status::invalid_argument("empty submission"))?;
+        if let Some(user) = caller {
+            sub.user = user;
+        }
         let (app_id, launches, store) = {
             let mut st = self.rm.state.lock();
-            let (id, l) = st.submit(sub)?;
+            let (id, l) = st.submit(sub, token)?;
             (id, l, st.store())
         };
         // Acknowledged once durable.
@@ -102,6 +166,7 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::GetApplicationReportRequest>,
     ) -> Result<Response<pb::GetApplicationReportResponse>, Status> {
+        self.caller(&req)?;
         let report = self.rm.state.lock().report(&req.into_inner().app_id)?;
         Ok(Response::new(pb::GetApplicationReportResponse {
             report: Some(report),
@@ -112,6 +177,7 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        self.caller(&req)?;
         let r = req.into_inner();
         let states: HashSet<i32> = r.states.into_iter().collect();
         let apps = self.rm.state.lock().list(&states, &r.user);
@@ -122,9 +188,21 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::KillApplicationRequest>,
     ) -> Result<Response<pb::KillApplicationResponse>, Status> {
-        let r = req.into_inner();
+        let caller = self.caller(&req)?;
+        let mut r = req.into_inner();
         let launches = {
             let mut st = self.rm.state.lock();
+            if let Some(user) = caller {
+                // An authenticated caller may kill only its own applications.
+                let owner = st.report(&r.app_id)?.user;
+                if owner != user {
+                    return Err(Status::permission_denied(format!(
+                        "user {user} may not kill application {} of user {owner}",
+                        r.app_id
+                    )));
+                }
+                r.user = user;
+            }
             st.kill(&r.app_id, &r.user, Instant::now())?;
             st.schedule()
         };
@@ -136,15 +214,37 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::GetClusterNodesRequest>,
     ) -> Result<Response<pb::GetClusterNodesResponse>, Status> {
+        self.caller(&req)?;
         let nodes = self.rm.state.lock().nodes(req.into_inner().include_lost);
         Ok(Response::new(pb::GetClusterNodesResponse { nodes }))
     }
 
     async fn get_cluster_metrics(
         &self,
-        _req: Request<pb::GetClusterMetricsRequest>,
+        req: Request<pb::GetClusterMetricsRequest>,
     ) -> Result<Response<pb::GetClusterMetricsResponse>, Status> {
+        self.caller(&req)?;
         Ok(Response::new(self.rm.state.lock().metrics()))
+    }
+
+    async fn get_application_logs(
+        &self,
+        req: Request<pb::GetApplicationLogsRequest>,
+    ) -> Result<Response<pb::GetApplicationLogsResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        let report = self.rm.state.lock().report(&r.app_id)?;
+        if let Some(user) = caller {
+            if user != report.user {
+                return Err(Status::permission_denied(format!(
+                    "user {user} may not read the logs of application {} of user {}",
+                    r.app_id, report.user
+                )));
+            }
+        }
+        let container = (!r.container_id.is_empty()).then_some(r.container_id.as_str());
+        let nodes = super::fetch_logs(&self.rm, &report, container, r.tail_bytes).await;
+        Ok(Response::new(pb::GetApplicationLogsResponse { nodes }))
     }
 }
 
@@ -154,6 +254,7 @@ impl ApplicationMaster for RmService {
         &self,
         req: Request<pb::RegisterApplicationMasterRequest>,
     ) -> Result<Response<pb::RegisterApplicationMasterResponse>, Status> {
+        self.check_am(&req, &req.get_ref().attempt_id)?;
         Ok(Response::new(
             self.rm
                 .state
@@ -166,6 +267,7 @@ impl ApplicationMaster for RmService {
         &self,
         req: Request<pb::AllocateRequest>,
     ) -> Result<Response<pb::AllocateResponse>, Status> {
+        self.check_am(&req, &req.get_ref().attempt_id)?;
         let (resp, launches) = self
             .rm
             .state
@@ -179,6 +281,7 @@ impl ApplicationMaster for RmService {
         &self,
         req: Request<pb::FinishApplicationMasterRequest>,
     ) -> Result<Response<pb::FinishApplicationMasterResponse>, Status> {
+        self.check_am(&req, &req.get_ref().attempt_id)?;
         let launches = {
             let mut st = self.rm.state.lock();
             st.am_finish(req.into_inner(), Instant::now())?;

@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     /// registered or allocated for this long fails (the AM hangs).
     pub am_expiry: Duration,
     pub scheduler: SchedulerConfig,
+    /// Signs the container token of every allocated container.
+    pub secret: tusk_common::security::ClusterSecret,
 }
 
 /// An AM container to start on a node manager.
@@ -84,6 +86,9 @@ struct App {
     /// its AM container completed or `am_finish_grace` passed.
     finished_at: Option<Instant>,
     nodes_notified: bool,
+    /// The submitter's user token (`authentication = "token"`), handed to
+    /// its AM container as `TUSK_TOKEN`. Kept in memory only.
+    user_token: Option<String>,
 }
 
 struct Live {
@@ -176,6 +181,7 @@ impl RmState {
                     report,
                     finished_at: None,
                     nodes_notified: true,
+                    user_token: None,
                 },
             );
         }
@@ -208,9 +214,12 @@ impl RmState {
 
     // ---- applications ------------------------------------------------
 
+    /// A new application; `user_token` (token authentication) goes to
+    /// its AM container's environment as `TUSK_TOKEN`.
     pub fn submit(
         &mut self,
         mut sub: pb::ApplicationSubmission,
+        user_token: Option<String>,
     ) -> Result<(String, Vec<Launch>), YarnError> {
         let spec = sub.am_spec.as_ref().ok_or_else(|| {
             YarnError::InvalidArgument("submission without an AM launch spec".into())
@@ -266,6 +275,7 @@ impl RmState {
                 nodes_used: BTreeSet::new(),
                 finished_at: None,
                 nodes_notified: false,
+                user_token,
             },
         );
         self.sched.add_app(&app_id);
@@ -306,6 +316,7 @@ impl RmState {
         a.report.am_container_id.clear();
         a.report.am_host.clear();
         a.report.am_rpc_addr.clear();
+        a.report.am_cert_pem.clear();
         a.report.set_state(AppState::Accepted);
         let am_res = res_of(a.submission.am_resource.as_ref());
         self.sched
@@ -356,6 +367,7 @@ impl RmState {
         a.report.set_state(AppState::Running);
         a.report.am_host = r.host;
         a.report.am_rpc_addr = r.rpc_addr;
+        a.report.am_cert_pem = r.cert_pem;
         a.report.tracking_url = r.tracking_url;
         if a.report.start_time_ms == 0 {
             a.report.start_time_ms = now_ms();
@@ -445,6 +457,7 @@ impl RmState {
                     exit_code: crate::yarn::exit::KILLED_BY_APPMASTER,
                     diagnostics: "Container released by the application master".into(),
                     app_id: app_id.clone(),
+                    run_as: String::new(),
                 });
             }
         }
@@ -549,6 +562,7 @@ impl RmState {
             a.report.progress = 1.0;
         }
         a.finished_at = Some(now);
+        a.user_token = None;
         if !am_live {
             self.notify_nodes(app_id);
             self.sched.remove_app(app_id);
@@ -680,6 +694,7 @@ impl RmState {
                 exit_code: exit::INVALID,
                 diagnostics: diag,
                 app_id: String::new(),
+                run_as: String::new(),
             },
             now,
         );
@@ -709,6 +724,14 @@ impl RmState {
                 continue;
             };
             let cid = ids::container_id(&al.app, t.n, al.container);
+            let token = crate::yarn::security::issue_container_token(
+                &self.cfg.secret,
+                &cid,
+                &node_report.node_id,
+                &a.submission.user,
+                &al.app,
+                crate::yarn::security::CONTAINER_TOKEN_LIFETIME,
+            );
             let c = pb::Container {
                 id: cid.clone(),
                 node_id: node_report.node_id.clone(),
@@ -720,6 +743,7 @@ impl RmState {
                 resource: Some(pb_res(al.resource)),
                 request_id: al.request_id,
                 priority: al.priority,
+                token: Some(token),
             };
             let is_am = al.request_id == AM_REQUEST;
             a.nodes_used.insert(node_report.rpc_addr.clone());
@@ -730,6 +754,14 @@ impl RmState {
                 let mut spec = a.submission.am_spec.clone().unwrap_or_default();
                 spec.env
                     .insert(crate::yarn::env::APP_ATTEMPT_ID.to_string(), t.id.clone());
+                spec.env.insert(
+                    crate::yarn::env::APP_TOKEN.to_string(),
+                    crate::yarn::security::app_token(&self.cfg.secret, &al.app),
+                );
+                if let Some(tok) = &a.user_token {
+                    spec.env
+                        .insert(crate::yarn::env::TOKEN.to_string(), tok.clone());
+                }
                 launches.push(Launch {
                     app_id: al.app.clone(),
                     attempt_id: t.id.clone(),
@@ -877,6 +909,7 @@ impl RmState {
         let mut kill = Vec::new();
         let mut freed = false;
         for c in r.containers {
+            self.note_run_as(&c);
             if c.state() == pb::ContainerState::Complete {
                 acks.push(c.container_id.clone());
                 if self.live.contains_key(&c.container_id) {
@@ -909,6 +942,22 @@ impl RmState {
             },
             launches,
         )
+    }
+
+    /// Records the account a live container of an application runs as.
+    fn note_run_as(&mut self, c: &pb::ContainerStatus) {
+        if c.run_as.is_empty() {
+            return;
+        }
+        let Some(l) = self.live.get(&c.container_id) else {
+            return;
+        };
+        if let Some(a) = self.apps.get_mut(&l.app) {
+            if !a.report.run_as.contains(&c.run_as) {
+                a.report.run_as.push(c.run_as.clone());
+                a.report.run_as.sort();
+            }
+        }
     }
 
     fn apply_node_update(&mut self, node: &str) -> Vec<Launch> {
@@ -1007,6 +1056,7 @@ impl RmState {
                     silent.as_secs_f64()
                 ),
                 app_id: app.clone(),
+                run_as: String::new(),
             };
             self.complete_container(st, now);
             freed = true;
@@ -1113,6 +1163,7 @@ fn lost_status(cid: &str, diag: &str) -> pb::ContainerStatus {
         exit_code: exit::ABORTED,
         diagnostics: diag.to_string(),
         app_id: String::new(),
+        run_as: String::new(),
     }
 }
 
@@ -1129,6 +1180,7 @@ mod tests {
             am_finish_grace: Duration::from_millis(500),
             am_expiry: Duration::from_secs(10),
             scheduler: SchedulerConfig::default(),
+            secret: tusk_common::security::ClusterSecret::generate(),
         }
     }
 
@@ -1184,7 +1236,7 @@ mod tests {
         let mut st = RmState::new(settings(), store.clone(), HashMap::new()).unwrap();
         let now = Instant::now();
         node(&mut st, "n1", now);
-        let (app, l) = st.submit(submission()).unwrap();
+        let (app, l) = st.submit(submission(), None).unwrap();
         assert_eq!(l.len(), 1);
         assert_eq!(
             l[0].spec.env[crate::yarn::env::APP_ATTEMPT_ID],
@@ -1215,7 +1267,7 @@ mod tests {
     fn restart_fails_active_apps() {
         let store = Arc::new(MemStore::default());
         let mut st = RmState::new(settings(), store.clone(), HashMap::new()).unwrap();
-        let (app, _) = st.submit(submission()).unwrap();
+        let (app, _) = st.submit(submission(), None).unwrap();
         assert_eq!(st.report(&app).unwrap().state(), AppState::Accepted);
         let st2 = RmState::new(settings(), store, HashMap::new()).unwrap();
         let r = st2.report(&app).unwrap();
@@ -1233,7 +1285,7 @@ mod tests {
             RmState::new(settings(), Arc::new(MemStore::default()), HashMap::new()).unwrap();
         let t0 = Instant::now();
         node(&mut st, "n1", t0);
-        let (app, l) = st.submit(submission()).unwrap();
+        let (app, l) = st.submit(submission(), None).unwrap();
         node(&mut st, "n2", t0);
         let am_node = l[0].container.node_id.clone();
         let attempt = ids::attempt_id(&app, 1);
@@ -1295,7 +1347,7 @@ mod tests {
             RmState::new(settings(), Arc::new(MemStore::default()), HashMap::new()).unwrap();
         let now = Instant::now();
         node(&mut st, "n1", now);
-        let (app, l) = st.submit(submission()).unwrap();
+        let (app, l) = st.submit(submission(), None).unwrap();
         let attempt = ids::attempt_id(&app, 1);
         st.am_register(
             pb::RegisterApplicationMasterRequest {

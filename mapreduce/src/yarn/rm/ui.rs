@@ -23,7 +23,6 @@ use crate::am::pb::{GetJobStatusRequest, GetJobStatusResponse};
 use crate::am::submit::app_id_of;
 use crate::engine::counters::Counters;
 use crate::engine::task::TaskStatus;
-use crate::yarn::client::NmClient;
 use crate::yarn::pb;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -208,7 +207,8 @@ async fn index(State(rm): State<Arc<Rm>>) -> Response {
                 "-".to_string()
             } else {
                 format!(
-                    "<a href=\"http://{a}/metrics\">{a}</a>",
+                    "<a href=\"{s}://{a}/metrics\">{a}</a>",
+                    s = tusk_common::net::http_scheme(),
                     a = esc(&n.http_addr)
                 )
             }
@@ -273,9 +273,10 @@ async fn job_history(app_id: &str) -> Result<Option<JobHistory>, String> {
     }
 }
 
-/// Live status from a running job's application master.
-async fn live_status(am_rpc_addr: &str) -> Result<GetJobStatusResponse, String> {
-    let ch = crate::am::channel(am_rpc_addr)?;
+/// Live status from a running job's application master (over TLS trusting
+/// only `am_cert_pem`, the certificate it registered, when TLS is on).
+async fn live_status(am_rpc_addr: &str, am_cert_pem: &str) -> Result<GetJobStatusResponse, String> {
+    let ch = crate::am::am_channel(am_rpc_addr, am_cert_pem)?;
     let mut c = JobClientClient::new(ch);
     match tokio::time::timeout(CALL_TIMEOUT, c.get_job_status(GetJobStatusRequest {})).await {
         Ok(Ok(r)) => Ok(r.into_inner()),
@@ -345,10 +346,16 @@ async fn app_page(State(rm): State<Arc<Rm>>, Path(id): Path<String>) -> Response
             esc(&logs_url(&a.app_id, &[("container", &a.am_container_id)]))
         )
     };
-    let rows: [(&str, &str, String); 17] = [
+    let ran_as = if a.run_as.is_empty() {
+        "-".to_string()
+    } else {
+        esc(&a.run_as.join(", "))
+    };
+    let rows: [(&str, &str, String); 18] = [
         ("app-id", "Application", esc(&a.app_id)),
         ("app-name", "Name", esc(&a.name)),
         ("app-user", "User", esc(&a.user)),
+        ("app-run-as", "Containers ran as", ran_as),
         ("app-queue", "Queue", esc(&a.queue)),
         ("app-type", "Type", esc(&a.app_type)),
         ("app-state", "State", esc(&app_state(&a))),
@@ -404,7 +411,7 @@ async fn app_page(State(rm): State<Arc<Rm>>, Path(id): Path<String>) -> Response
 
     if a.state() == pb::AppState::Running && !a.am_rpc_addr.is_empty() {
         s.push_str("<h2>Job progress</h2>");
-        match live_status(&a.am_rpc_addr).await {
+        match live_status(&a.am_rpc_addr, &a.am_cert_pem).await {
             Ok(j) => {
                 // The AM knows the number of maps only once the splits are
                 // computed (0 before); say nothing rather than "of 0".
@@ -597,24 +604,14 @@ async fn logs_page(
         .collect();
     let mut logs = Vec::new();
     let mut errors = Vec::new();
-    for addr in addrs {
-        let got = match NmClient::new(addr) {
-            Ok(nm) => {
-                match tokio::time::timeout(
-                    CALL_TIMEOUT,
-                    nm.logs(&a.app_id, container.map(String::as_str), LOG_TAIL),
-                )
-                .await
-                {
-                    Ok(r) => r.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
-                }
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        match got {
-            Ok(l) => logs.extend(l.into_iter().map(|l| (addr.clone(), l))),
-            Err(e) => errors.push(format!("node manager {addr}: {e}")),
+    let mut only = a.clone();
+    only.nm_rpc_addrs = addrs.into_iter().cloned().collect();
+    for n in super::fetch_logs(&rm, &only, container.map(String::as_str), LOG_TAIL).await {
+        if n.error.is_empty() {
+            let addr = n.nm_rpc_addr;
+            logs.extend(n.logs.into_iter().map(|l| (addr.clone(), l)));
+        } else {
+            errors.push(format!("node manager {}: {}", n.nm_rpc_addr, n.error));
         }
     }
     let mut note = String::new();
