@@ -36,6 +36,7 @@ async fn namenode(dir: &tempfile::TempDir) -> Result<NamenodeHandle> {
     cfg.namenode.name_dir = dir.path().join("name");
     cfg.namenode.safemode_threshold = 0.0;
     cfg.namenode.max_directory_items = 3;
+    cfg.security.cluster_secret_file = Some(dir.path().join("cluster.secret"));
     cfg.limits.max_rpc_message_size = Size(MAX_MESSAGE);
     cfg.limits.http_header_read_timeout = Dur(HEADER_TIMEOUT);
     cfg.limits.rpc_handshake_timeout = Dur(HEADER_TIMEOUT);
