@@ -91,6 +91,9 @@ fi
 dfs=$bin/dfs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tusk-bench.XXXXXX")
+# Node managers that run containers as users (as root) need every ancestor
+# of their dirs traversable; mktemp -d makes 0700.
+chmod 755 "$work"
 export TUSK_HOME=$work/cluster
 export TUSK_BIN_DIR=$bin
 cleanup() { scripts/local-cluster.sh stop >/dev/null 2>&1 || true; pkill -f "$work/nn1m" 2>/dev/null || true; rm -rf "$work"; }
@@ -163,9 +166,6 @@ bench_tls() {
     -extfile "$tls/d.ext" -out "$tls/d.pem" 2>/dev/null
   printf '[tls]\nenabled = true\ncert_file = "%s"\nkey_file = "%s"\nca_file = "%s"\n' \
     "$tls/d.pem" "$tls/d.key" "$tls/ca.pem" > "$tls_home/tusk.toml"
-  # Node managers that run containers as users need every ancestor of
-  # their dirs traversable (mktemp -d makes 0700).
-  chmod 755 "$work"
   eval "$(scripts/local-cluster.sh start || echo exit 1)"
   local plain_nn=$TUSK_NAMENODE
   trap 'TUSK_HOME=$tls_home scripts/local-cluster.sh stop >/dev/null 2>&1 || true; cleanup' EXIT
