@@ -67,12 +67,13 @@ pub fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// Constant-time check of `mac` against [`hmac`]`(key, parts)`.
 pub fn verify_hmac(key: &[u8], parts: &[&[u8]], mac: &[u8]) -> bool {
-    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    for p in parts {
-        m.update(&(p.len() as u64).to_be_bytes());
-        m.update(p);
-    }
-    m.verify_slice(mac).is_ok()
+    ct_eq(&hmac(key, parts), mac)
+}
+
+/// Whether `a` and `b` are equal, in a time that does not depend on where
+/// they differ (for MACs and tokens).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reading or creating the secret file failed.
@@ -103,10 +104,18 @@ pub enum TokenError {
     WrongMode(&'static str),
 }
 
+fn derive_subkey(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    hmac(key, &[b"tusk-subkey", purpose.as_bytes()])
+}
+
 /// The cluster secret. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct ClusterSecret {
     key: [u8; 32],
+    /// `subkey("node-auth")` and `subkey("user-token")`, derived once: they
+    /// sign or verify every heartbeat and, in token mode, every client call.
+    node_auth: [u8; 32],
+    user_token: [u8; 32],
 }
 
 impl fmt::Debug for ClusterSecret {
@@ -117,14 +126,18 @@ impl fmt::Debug for ClusterSecret {
 
 impl ClusterSecret {
     pub fn from_key(key: [u8; 32]) -> Self {
-        Self { key }
+        Self {
+            node_auth: derive_subkey(&key, "node-auth"),
+            user_token: derive_subkey(&key, "user-token"),
+            key,
+        }
     }
 
     /// A fresh random secret.
     pub fn generate() -> Self {
         let mut key = [0u8; 32];
         random_bytes(&mut key);
-        Self { key }
+        Self::from_key(key)
     }
 
     /// Reads the secret file: 64 hex digits (surrounding white space
@@ -157,7 +170,7 @@ impl ClusterSecret {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| err("is not 64 hexadecimal digits".to_string()))?;
-        Ok(Self { key })
+        Ok(Self::from_key(key))
     }
 
     /// Reads the secret file, creating it (mode 0600, with its directory)
@@ -207,13 +220,13 @@ impl ClusterSecret {
     /// A key for one purpose, derived from the secret, so that a MAC made
     /// for one use is never valid for another.
     pub fn subkey(&self, purpose: &str) -> [u8; 32] {
-        hmac(&self.key, &[b"tusk-subkey", purpose.as_bytes()])
+        derive_subkey(&self.key, purpose)
     }
 
     /// The value of [`NODE_AUTH_KEY`] for a call made now.
     pub fn node_auth_value(&self) -> String {
         let ms = now_ms();
-        let mac = hmac(&self.subkey("node-auth"), &[&ms.to_be_bytes()]);
+        let mac = hmac(&self.node_auth, &[&ms.to_be_bytes()]);
         format!("{ms}.{}", hex::encode(mac))
     }
 
@@ -222,7 +235,7 @@ impl ClusterSecret {
         let (ms, mac) = value.split_once('.').ok_or(TokenError::Malformed)?;
         let ms: u64 = ms.parse().map_err(|_| TokenError::Malformed)?;
         let mac = hex::decode(mac).map_err(|_| TokenError::Malformed)?;
-        if !verify_hmac(&self.subkey("node-auth"), &[&ms.to_be_bytes()], &mac) {
+        if !verify_hmac(&self.node_auth, &[&ms.to_be_bytes()], &mac) {
             return Err(TokenError::BadSignature);
         }
         let now = now_ms();
@@ -271,7 +284,7 @@ impl ClusterSecret {
             id: u64::from_be_bytes(id),
         };
         let payload = t.payload();
-        let mac = hmac(&self.subkey("user-token"), &[&payload]);
+        let mac = hmac(&self.user_token, &[&payload]);
         format!("tusk1.{}.{}", hex::encode(&payload), hex::encode(mac))
     }
 
@@ -284,7 +297,7 @@ impl ClusterSecret {
         let (payload, mac) = rest.split_once('.').ok_or(TokenError::Malformed)?;
         let payload = hex::decode(payload).map_err(|_| TokenError::Malformed)?;
         let mac = hex::decode(mac).map_err(|_| TokenError::Malformed)?;
-        if !verify_hmac(&self.subkey("user-token"), &[&payload], &mac) {
+        if !verify_hmac(&self.user_token, &[&payload], &mac) {
             return Err(TokenError::BadSignature);
         }
         let t = UserToken::parse(&payload).ok_or(TokenError::Malformed)?;

@@ -249,8 +249,9 @@ pub async fn serve(
         match &want {
             None => Ok(req),
             Some(t)
-                if crate::yarn::security::app_token_of(&req)
-                    .is_some_and(|got| crate::yarn::security::same_token(got, t)) =>
+                if crate::yarn::security::app_token_of(&req).is_some_and(|got| {
+                    tusk_common::security::ct_eq(got.as_bytes(), t.as_bytes())
+                }) =>
             {
                 Ok(req)
             }

@@ -14,7 +14,7 @@
 
 use crate::yarn::pb;
 use std::time::Duration;
-use tusk_common::security::{hmac, now_ms, verify_hmac, ClusterSecret, TokenError};
+use tusk_common::security::{ct_eq, hmac, now_ms, verify_hmac, ClusterSecret, TokenError};
 
 /// How long a container token lets its holder start the container
 /// (Hadoop: `yarn.resourcemanager.rm.container-allocation.expiry-interval-ms`,
@@ -79,18 +79,7 @@ pub fn verify_container_token(
     node_id: &str,
 ) -> Result<pb::ContainerToken, ContainerTokenError> {
     let t = t.filter(|t| !t.mac.is_empty()).ok_or(TokenError::Missing)?;
-    let ok = verify_hmac(
-        &secret.subkey(PURPOSE),
-        &[
-            t.container_id.as_bytes(),
-            t.node_id.as_bytes(),
-            t.user.as_bytes(),
-            t.app_id.as_bytes(),
-            &t.expires_ms.to_be_bytes(),
-        ],
-        &t.mac,
-    );
-    if !ok {
+    if !ct_eq(&mac_of(secret, t), &t.mac) {
         return Err(TokenError::BadSignature.into());
     }
     if t.node_id != node_id {
@@ -172,15 +161,6 @@ pub fn app_token_of<T>(req: &tonic::Request<T>) -> Option<&str> {
     req.metadata()
         .get(APP_TOKEN_KEY)
         .and_then(|v| v.to_str().ok())
-}
-
-/// Whether two tokens are equal, in time independent of where they differ.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The application token of this process (`TUSK_APP_TOKEN`), if any.

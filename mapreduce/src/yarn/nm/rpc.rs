@@ -73,10 +73,13 @@ impl ContainerManagerService {
         }
         match security::verify_container_token(&self.nm.secret, token, &self.nm.node_id) {
             Ok(t) if t.container_id == container_id => Ok(()),
-            Ok(t) => Err(refused(&format!(
-                "container token is for container {}, not {container_id}",
-                t.container_id
-            ))),
+            Ok(t) => Err(refused(
+                &security::ContainerTokenError::WrongContainer {
+                    token: t.container_id,
+                    wanted: container_id.to_string(),
+                }
+                .to_string(),
+            )),
             Err(e) => Err(refused(&e.to_string())),
         }
     }
@@ -272,10 +275,13 @@ impl ContainerManager for ContainerManagerService {
             ) {
                 Ok(t) if t.app_id == r.app_id => {}
                 Ok(t) => {
-                    return Err(refused(&format!(
-                        "container token is for application {}, not {}",
-                        t.app_id, r.app_id
-                    )))
+                    return Err(refused(
+                        &security::ContainerTokenError::WrongApp {
+                            token: t.app_id,
+                            wanted: r.app_id.clone(),
+                        }
+                        .to_string(),
+                    ))
                 }
                 Err(e) => return Err(refused(&e.to_string())),
             }
