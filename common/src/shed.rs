@@ -28,22 +28,53 @@ pub const BUSY: &str = "server busy";
 /// them inside a pipeline ack from an upstream datanode.
 pub const TRANSFERS_BUSY: &str = "too many concurrent transfers";
 
+/// At most `max` of something at once, the rest refused at once (never
+/// queued): calls in flight ([`ShedLayer`]), a datanode's block and
+/// WebHDFS transfers. Clones share the count.
+#[derive(Clone, Debug)]
+pub struct Slots {
+    sem: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Slots {
+    /// `max` slots (at least 1).
+    pub fn new(max: usize) -> Slots {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        Slots {
+            sem: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A slot, held until the permit is dropped; `None` when all are taken.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.sem.clone().try_acquire_owned().ok()
+    }
+
+    /// Slots free now.
+    pub fn available(&self) -> usize {
+        self.sem.available_permits()
+    }
+}
+
 /// The tower layer: one shared count of calls in flight for all the
 /// connections of a server (tonic clones the layered service per
-/// connection; the semaphore is shared by the clones).
+/// connection; the clones share the [`Slots`]).
 #[derive(Clone)]
 pub struct ShedLayer {
-    slots: Arc<Semaphore>,
-    max: usize,
+    slots: Slots,
 }
 
 impl ShedLayer {
     /// At most `max` calls in flight (at least 1).
     pub fn new(max: usize) -> ShedLayer {
-        let max = max.clamp(1, Semaphore::MAX_PERMITS);
         ShedLayer {
-            slots: Arc::new(Semaphore::new(max)),
-            max,
+            slots: Slots::new(max),
         }
     }
 }
@@ -55,7 +86,6 @@ impl<S> tower::Layer<S> for ShedLayer {
         Shed {
             inner,
             slots: self.slots.clone(),
-            max: self.max,
         }
     }
 }
@@ -64,8 +94,7 @@ impl<S> tower::Layer<S> for ShedLayer {
 #[derive(Clone)]
 pub struct Shed<S> {
     inner: S,
-    slots: Arc<Semaphore>,
-    max: usize,
+    slots: Slots,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -85,15 +114,15 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+        let Some(permit) = self.slots.try_take() else {
+            let max = self.slots.max();
             tracing::debug!(
                 path = %req.uri().path(),
-                max = self.max,
+                max,
                 "shedding a call: too many in flight"
             );
             let status = tonic::Status::resource_exhausted(format!(
-                "{BUSY}: {} calls in flight; retry later",
-                self.max
+                "{BUSY}: {max} calls in flight; retry later"
             ));
             return Box::pin(std::future::ready(Ok(status.into_http())));
         };
@@ -209,6 +238,6 @@ mod tests {
             .unwrap();
         assert!(status_of(&ok).is_none());
         drop((r2, ok));
-        assert_eq!(layer.slots.available_permits(), 2);
+        assert_eq!(layer.slots.available(), 2);
     }
 }

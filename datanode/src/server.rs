@@ -3,7 +3,7 @@
 //! (see [`tusk_common::net::serve_grpc`]).
 
 use crate::node::{Node, CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE, STREAM_WINDOW};
-use crate::transfer::{DataTransferService, TransferSlots};
+use crate::transfer::DataTransferService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -23,7 +23,7 @@ pub(crate) async fn serve_data(
     max_transfers: usize,
 ) {
     let rpc = node.metrics.rpc.clone();
-    let slots = TransferSlots::new(max_transfers);
+    let slots = tusk_common::shed::Slots::new(max_transfers);
     let svc = DataTransferServer::new(DataTransferService { node, slots })
         .max_decoding_message_size(limits.max_message().min(MAX_MESSAGE))
         .max_encoding_message_size(MAX_MESSAGE);

@@ -20,9 +20,11 @@ use crate::store::{
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tusk_common::security::ACCESS_READ;
+use tusk_common::shed::Slots;
 use tusk_proto as pb;
 use tusk_proto::data_transfer_server::DataTransfer;
 
@@ -30,41 +32,25 @@ use tusk_proto::data_transfer_server::DataTransfer;
 pub(crate) struct DataTransferService {
     pub node: Arc<Node>,
     /// ReadBlock/WriteBlock streams in progress (`[datanode] max_transfers`).
-    pub slots: TransferSlots,
+    pub slots: Slots,
 }
 
-/// At most `max` ReadBlock and WriteBlock streams at once (HDFS's
-/// `dfs.datanode.max.transfer.threads`): one more is refused with
-/// RESOURCE_EXHAUSTED before any work, so a flood of transfers cannot
-/// exhaust the datanode's threads, memory or file descriptors; clients
-/// treat the refusal like an unreachable replica.
-#[derive(Clone)]
-pub(crate) struct TransferSlots {
-    sem: Arc<tokio::sync::Semaphore>,
-    max: usize,
-}
-
-impl TransferSlots {
-    pub fn new(max: usize) -> TransferSlots {
-        let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
-        TransferSlots {
-            sem: Arc::new(tokio::sync::Semaphore::new(max)),
-            max,
-        }
-    }
-
-    /// A slot held until the transfer ends (the permit is dropped).
-    fn take(&self, node: &Node, what: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
-        self.sem.clone().try_acquire_owned().map_err(|_| {
-            tracing::debug!(node = %node.uuid, max = self.max, "{what} refused: too many transfers");
-            Status::resource_exhausted(format!(
-                "datanode {}: {} ({})",
-                node.data_addr,
-                tusk_common::shed::TRANSFERS_BUSY,
-                self.max
-            ))
-        })
-    }
+/// A slot for one ReadBlock or WriteBlock stream (HDFS's
+/// `dfs.datanode.max.transfer.threads`, `[datanode] max_transfers`), held
+/// until the transfer ends: one more is refused with RESOURCE_EXHAUSTED
+/// before any work, so a flood of transfers cannot exhaust the datanode's
+/// threads, memory or file descriptors; clients treat the refusal like an
+/// unreachable replica.
+fn take_slot(slots: &Slots, node: &Node, what: &str) -> Result<OwnedSemaphorePermit, Status> {
+    slots.try_take().ok_or_else(|| {
+        tracing::debug!(node = %node.uuid, max = slots.max(), "{what} refused: too many transfers");
+        Status::resource_exhausted(format!(
+            "datanode {}: {} ({})",
+            node.data_addr,
+            tusk_common::shed::TRANSFERS_BUSY,
+            slots.max()
+        ))
+    })
 }
 
 fn join_error(e: tokio::task::JoinError) -> Status {
@@ -84,7 +70,7 @@ impl DataTransfer for DataTransferService {
         // Another datanode (pipeline, replica copy) signs with the cluster
         // secret; a client's header must carry a WRITE token.
         let daemon = self.node.is_daemon(&request);
-        let slot = self.slots.take(&self.node, "WriteBlock")?;
+        let slot = take_slot(&self.slots, &self.node, "WriteBlock")?;
         let (tx, rx) = mpsc::channel(64);
         let node = self.node.clone();
         tokio::spawn(async move {
@@ -105,7 +91,7 @@ impl DataTransfer for DataTransferService {
         let b = required_block(req.block.as_ref(), "ReadBlock")?;
         self.node
             .check_access(daemon, &req.access_token, b.block_id, ACCESS_READ)?;
-        let slot = self.slots.take(&self.node, "ReadBlock")?;
+        let slot = take_slot(&self.slots, &self.node, "ReadBlock")?;
         let block = block_ref(&b);
         let guard = self.node.xceiver();
         let store = self.node.store.clone();

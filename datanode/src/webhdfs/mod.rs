@@ -33,10 +33,11 @@ use axum::routing::any;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tusk_client::{ClientConfig, DfsClient, DfsError};
 use tusk_common::config::AuthMode;
 use tusk_common::security::{self, ClusterSecret};
+use tusk_common::shed::Slots;
 use tusk_common::webhdfs::{fs_path, Params, RemoteException, PREFIX};
 
 /// How long a request body may stay silent (or a response go unread) before
@@ -66,9 +67,8 @@ pub struct Settings {
     pub namenode: String,
     /// See [`DEFAULT_IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
-    /// One permit per transfer in progress (see [`DEFAULT_MAX_TRANSFERS`]).
-    slots: Arc<Semaphore>,
-    max_transfers: usize,
+    /// One per transfer in progress (see [`DEFAULT_MAX_TRANSFERS`]).
+    slots: Slots,
     /// `[security] authentication`: in `token` mode the user comes from a
     /// user token (`delegation=` or `Authorization: Bearer`), verified here
     /// with the cluster secret, and is passed on to the namenode.
@@ -89,8 +89,7 @@ impl Settings {
         Settings {
             namenode,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            slots: Arc::new(Semaphore::new(DEFAULT_MAX_TRANSFERS)),
-            max_transfers: DEFAULT_MAX_TRANSFERS,
+            slots: Slots::new(DEFAULT_MAX_TRANSFERS),
             auth: AuthMode::Simple,
             secret: None,
         }
@@ -112,9 +111,7 @@ impl Settings {
 
     /// `[datanode] webhdfs_max_transfers` (at least 1).
     pub fn with_max_transfers(mut self, n: usize) -> Settings {
-        let n = n.clamp(1, Semaphore::MAX_PERMITS);
-        self.slots = Arc::new(Semaphore::new(n));
-        self.max_transfers = n;
+        self.slots = Slots::new(n);
         self
     }
 }
@@ -129,22 +126,18 @@ pub(crate) struct Transfer {
 
 impl Transfer {
     fn begin(node: &Arc<Node>) -> Result<Transfer, RemoteException> {
-        let slot = node
-            .webhdfs
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| {
-                RemoteException::new(
-                    503,
-                    "RetriableException",
-                    "org.apache.hadoop.ipc.RetriableException",
-                    format!(
-                        "datanode {} is serving its limit of {} WebHDFS transfers; retry later",
-                        node.http_addr, node.webhdfs.max_transfers
-                    ),
-                )
-            })?;
+        let slot = node.webhdfs.slots.try_take().ok_or_else(|| {
+            RemoteException::new(
+                503,
+                "RetriableException",
+                "org.apache.hadoop.ipc.RetriableException",
+                format!(
+                    "datanode {} is serving its limit of {} WebHDFS transfers; retry later",
+                    node.http_addr,
+                    node.webhdfs.slots.max()
+                ),
+            )
+        })?;
         Ok(Transfer {
             _slot: slot,
             _xceiver: node.xceiver(),
