@@ -535,8 +535,15 @@ fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn load_certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = read_pem(what, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+    parse_certs(what, path, &read_pem(what, path)?)
+}
+
+fn parse_certs(
+    what: &str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("[tls] {what} {}: bad PEM: {e}", path.display()))?;
     if certs.is_empty() {
@@ -555,7 +562,7 @@ fn build_tls(cfg: &TlsConfig) -> Result<Tls, String> {
         .ok_or("[tls] is enabled but ca_file is not set")?;
     let ca_pem = read_pem("ca_file", ca_path)?;
     let mut roots = rustls::RootCertStore::empty();
-    for c in load_certs("ca_file", ca_path)? {
+    for c in parse_certs("ca_file", ca_path, &ca_pem)? {
         roots
             .add(c)
             .map_err(|e| format!("[tls] ca_file {}: {e}", ca_path.display()))?;
@@ -578,21 +585,14 @@ fn build_tls(cfg: &TlsConfig) -> Result<Tls, String> {
             let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
                 format!("[tls] key_file {}: no private key: {e}", key_path.display())
             })?;
-            let server = |alpn: &[&[u8]]| -> Result<TlsAcceptor, String> {
-                let mut c = rustls::ServerConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("[tls] server config: {e}"))?
-                    .with_no_client_auth()
-                    .with_single_cert(certs.clone(), key.clone_key())
-                    .map_err(|e| {
-                        format!(
-                            "[tls] cert_file {} / key_file {}: {e}",
-                            cert_path.display(),
-                            key_path.display()
-                        )
-                    })?;
-                c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-                Ok(TlsAcceptor::from(Arc::new(c)))
+            let server = |alpn: &[&[u8]]| {
+                acceptor(certs.clone(), key.clone_key(), alpn).map_err(|e| {
+                    format!(
+                        "[tls] cert_file {} / key_file {}: {e}",
+                        cert_path.display(),
+                        key_path.display()
+                    )
+                })
             };
             (
                 Some(server(&[b"h2"])?),
@@ -607,6 +607,20 @@ fn build_tls(cfg: &TlsConfig) -> Result<Tls, String> {
         grpc_client,
         client: Arc::new(client),
     })
+}
+
+/// A TLS acceptor serving `certs` with `key`, offering `alpn`.
+fn acceptor(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<TlsAcceptor, rustls::Error> {
+    let mut c = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(c)))
 }
 
 type Handshake<T> = Pin<Box<dyn Future<Output = io::Result<TlsStream<T>>> + Send>>;
@@ -773,11 +787,8 @@ impl Connected for ServerIo<KillableIo> {
 pub fn incoming(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = io::Result<ServerIo<KillableIo>>> {
-    // Never fired, never dropped: these connections are not cut.
-    static NEVER: OnceLock<watch::Sender<bool>> = OnceLock::new();
-    let never = NEVER.get_or_init(|| watch::channel(false).0).subscribe();
-    let handshake = LimitsConfig::default().rpc_handshake_timeout.0;
-    grpc_incoming(listener, never, handshake)
+    let acceptor = TLS.get().and_then(|t| t.grpc_acceptor.clone());
+    accept_stream(listener, never_killed(), default_handshake(), acceptor)
 }
 
 /// [`incoming`], but TLS always, with the certificate chain `cert_pem` and
@@ -794,27 +805,24 @@ pub fn incoming_with_cert(
         .map_err(|e| format!("server certificate: bad PEM: {e}"))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("server key: no private key: {e}"))?;
-    let mut c = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS server config: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("server certificate and key: {e}"))?;
-    c.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(c));
+    let acceptor =
+        acceptor(certs, key, &[b"h2"]).map_err(|e| format!("server certificate and key: {e}"))?;
+    Ok(accept_stream(
+        listener,
+        never_killed(),
+        default_handshake(),
+        Some(acceptor),
+    ))
+}
+
+/// A kill signal that never fires (connections not cut at shutdown).
+fn never_killed() -> watch::Receiver<bool> {
     static NEVER: OnceLock<watch::Sender<bool>> = OnceLock::new();
-    let never = NEVER.get_or_init(|| watch::channel(false).0).subscribe();
-    let handshake = LimitsConfig::default().rpc_handshake_timeout.0;
-    Ok(
-        tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {
-            s.map(|s| {
-                let _ = s.set_nodelay(true);
-                let io = KillableIo::new(s, never.clone(), handshake);
-                let info = io.connect_info();
-                ServerIo::new(io, Some(&acceptor), handshake, Some(info))
-            })
-        }),
-    )
+    NEVER.get_or_init(|| watch::channel(false).0).subscribe()
+}
+
+fn default_handshake() -> Duration {
+    LimitsConfig::default().rpc_handshake_timeout.0
 }
 
 fn grpc_incoming(
@@ -823,6 +831,17 @@ fn grpc_incoming(
     handshake: Duration,
 ) -> impl tokio_stream::Stream<Item = io::Result<ServerIo<KillableIo>>> {
     let acceptor = TLS.get().and_then(|t| t.grpc_acceptor.clone());
+    accept_stream(listener, kill, handshake, acceptor)
+}
+
+/// Every connection of `listener` as a [`ServerIo`]: cut when `kill`
+/// fires, dropped when silent past `handshake`, TLS with `acceptor`.
+fn accept_stream(
+    listener: TcpListener,
+    kill: watch::Receiver<bool>,
+    handshake: Duration,
+    acceptor: Option<TlsAcceptor>,
+) -> impl tokio_stream::Stream<Item = io::Result<ServerIo<KillableIo>>> {
     tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |s| {
         s.map(|s| {
             let _ = s.set_nodelay(true);
