@@ -123,6 +123,36 @@ impl Params {
             .or_else(|| self.get_nonempty("user.name"))
     }
 
+    /// The user token of a request (token authentication): `delegation=`,
+    /// else the `Authorization: Bearer` header.
+    pub fn user_token<'a>(&'a self, headers: &'a header::HeaderMap) -> Option<&'a str> {
+        self.get_nonempty("delegation").or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::security::bearer)
+        })
+    }
+
+    /// Token authentication of a WebHDFS request: the verified
+    /// [`Params::user_token`] and its user, else the 401 `SecurityException`
+    /// (no token, or a forged or expired one; `user.name` is not believed).
+    pub fn authenticate<'a>(
+        &'a self,
+        headers: &'a header::HeaderMap,
+        secret: &crate::security::ClusterSecret,
+    ) -> Result<(String, &'a str), RemoteException> {
+        let token = self.user_token(headers).ok_or_else(|| {
+            RemoteException::unauthorized(
+                "authentication failed: no user token (this cluster has [security] authentication = \"token\": pass delegation=TOKEN or Authorization: Bearer TOKEN; user.name alone is not believed)",
+            )
+        })?;
+        let t = secret.verify_user_token(token).map_err(|e| {
+            RemoteException::unauthorized(format!("authentication failed: user token refused: {e}"))
+        })?;
+        Ok((t.user, token))
+    }
+
     /// Every (name, value) pair, names lower-cased.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))

@@ -166,30 +166,24 @@ impl Who {
             query: String::new(),
             token_mode: true,
         };
-        if let Some(t) = p.get_nonempty("delegation") {
-            return match s.secret.verify_user_token(t) {
-                Ok(tok) => Who {
-                    user: tok.user,
-                    query: format!("&delegation={}", encode_query_value(t)),
-                    token_mode: true,
-                },
-                Err(e) => {
-                    tracing::debug!(error = %e, "web UI: user token refused; anonymous");
-                    anonymous
-                }
-            };
-        }
-        let bearer = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(tusk_common::security::bearer);
-        match bearer.map(|t| s.secret.verify_user_token(t)) {
-            // The client sends the header on every request: links need nothing.
-            Some(Ok(tok)) => Who {
+        let Some(t) = p.user_token(headers) else {
+            return anonymous;
+        };
+        match s.secret.verify_user_token(t) {
+            Ok(tok) => Who {
                 user: tok.user,
-                ..anonymous
+                // From `?delegation=`: links carry it on. From the header:
+                // the client sends it with every request, links need nothing.
+                query: p
+                    .get_nonempty("delegation")
+                    .map(|d| format!("&delegation={}", encode_query_value(d)))
+                    .unwrap_or_default(),
+                token_mode: true,
             },
-            _ => anonymous,
+            Err(e) => {
+                tracing::debug!(error = %e, "web UI: user token refused; anonymous");
+                anonymous
+            }
         }
     }
 

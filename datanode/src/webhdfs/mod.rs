@@ -36,7 +36,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tusk_client::{ClientConfig, DfsClient, DfsError};
 use tusk_common::config::AuthMode;
-use tusk_common::security::{self, ClusterSecret};
+use tusk_common::security::ClusterSecret;
 use tusk_common::shed::Slots;
 use tusk_common::webhdfs::{fs_path, Params, RemoteException, PREFIX};
 
@@ -241,23 +241,8 @@ fn caller(
             "token authentication is on but the datanode has no cluster secret",
         ));
     };
-    let token = params.get_nonempty("delegation").or_else(|| {
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(security::bearer)
-    });
-    let Some(token) = token else {
-        return Err(RemoteException::unauthorized(
-            "authentication failed: no user token (this cluster has [security] authentication = \"token\": pass delegation=TOKEN or Authorization: Bearer TOKEN)",
-        ));
-    };
-    match secret.verify_user_token(token) {
-        Ok(t) => Ok((t.user, Some(token.to_string()))),
-        Err(e) => Err(RemoteException::unauthorized(format!(
-            "authentication failed: user token refused: {e}"
-        ))),
-    }
+    let (user, token) = params.authenticate(headers, secret)?;
+    Ok((user, Some(token.to_string())))
 }
 
 /// A client of the configured namenode acting as `user` (proved by

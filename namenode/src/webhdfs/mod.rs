@@ -32,7 +32,6 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tusk_common::config::AuthMode;
-use tusk_common::security;
 use tusk_common::webhdfs::{fs_path, Params, RemoteException};
 
 /// The user of a request that names none: Hadoop's static web user in simple
@@ -291,24 +290,7 @@ fn authenticate(
         };
         return Ok((user, None));
     }
-    let token = params.get_nonempty("delegation").or_else(|| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(security::bearer)
-    });
-    let Some(token) = token else {
-        return Err(RemoteException::unauthorized(
-            "authentication failed: no user token (this cluster has [security] authentication = \"token\": pass delegation=TOKEN or Authorization: Bearer TOKEN; user.name alone is not believed)",
-        ));
-    };
-    let user = s
-        .secret
-        .verify_user_token(token)
-        .map_err(|e| {
-            RemoteException::unauthorized(format!("authentication failed: user token refused: {e}"))
-        })?
-        .user;
+    let (user, token) = params.authenticate(headers, &s.secret)?;
     if let Some(doas) = params.get_nonempty("doas").filter(|d| *d != user) {
         return Err(RemoteException::from_class(
             "AccessControlException",
