@@ -113,29 +113,39 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Jittered exponential backoff until a deadline: how the client waits for
-/// a busy namenode or busy datanodes (jitter, so that the clients one
-/// overload turned away do not all come back at once).
+/// an unreachable or busy namenode and for busy datanodes (jitter, so that
+/// the clients one restart or overload turned away do not all come back at
+/// once).
 pub(crate) struct Backoff {
     deadline: Instant,
     delay: Duration,
+    max: Duration,
 }
 
 impl Backoff {
+    /// Delays doubling from 50 ms to 2 s.
     pub(crate) fn new(deadline: Instant) -> Backoff {
         Backoff {
             deadline,
             delay: Duration::from_millis(50),
+            max: Duration::from_secs(2),
         }
     }
 
-    /// The next wait (0.5 to 1.5 times a delay doubling from 50 ms to 2 s),
-    /// or `None` when it would end past the deadline.
+    /// The same, with delays doubling only up to `max`.
+    pub(crate) fn capped(mut self, max: Duration) -> Backoff {
+        self.max = max;
+        self
+    }
+
+    /// The next wait (0.5 to 1.5 times the current delay), or `None` when
+    /// it would end past the deadline.
     pub(crate) fn next_delay(&mut self) -> Option<Duration> {
         let wait = self.delay.mul_f64(rand::random::<f64>() + 0.5);
         if Instant::now() + wait > self.deadline {
             return None;
         }
-        self.delay = (self.delay * 2).min(Duration::from_secs(2));
+        self.delay = (self.delay * 2).min(self.max);
         Some(wait)
     }
 }
@@ -262,29 +272,28 @@ impl DfsClient {
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.inner.config.retry_timeout;
-        let mut delay = Duration::from_millis(50);
-        let mut busy: Option<Backoff> = None;
+        // One schedule for both waits: a namenode coming back from a
+        // restart, and one shedding calls.
+        let mut backoff = Backoff::new(deadline).capped(Duration::from_secs(1));
         loop {
             match f(self.inner.nn.clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) if DfsError::is_unreachable_status(&s) => {
-                    if Instant::now() + delay > deadline {
+                    let Some(wait) = backoff.next_delay() else {
                         return Err(DfsError::Unreachable {
                             addr: format!("namenode {}", self.inner.config.namenode),
                             cause: s.message().to_string(),
                         });
-                    }
+                    };
                     tracing::debug!(namenode = %self.inner.config.namenode, cause = %s.message(), "namenode unreachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(wait).await;
                 }
                 // Shed by a busy namenode before it ran the call (see
                 // tusk_common::shed), so any call may be sent again: back
                 // off with jitter, so that the shed clients do not all
                 // come back at once (Hadoop: RetriableException, backoff).
                 Err(s) if is_busy_status(&s) => {
-                    let busy = busy.get_or_insert_with(|| Backoff::new(deadline));
-                    let Some(wait) = busy.next_delay() else {
+                    let Some(wait) = backoff.next_delay() else {
                         return Err(DfsError::Rpc {
                             code: s.code(),
                             class: None,
