@@ -152,23 +152,34 @@ impl Node {
         self.security.keys.set(keys);
     }
 
-    /// Whether a request carries valid node authentication (it comes from
-    /// a daemon holding the cluster secret).
-    pub fn is_daemon<T>(&self, req: &Request<T>) -> bool {
-        self.security.secret.check_request(req).is_ok()
+    /// Whether `req` needs no block token: tokens are off, or it carries
+    /// valid node authentication (a daemon holding the cluster secret).
+    pub fn token_exempt<T>(&self, req: &Request<T>) -> bool {
+        !self.security.block_tokens || self.security.secret.check_request(req).is_ok()
     }
 
-    /// Checks access `mode` ([`tusk_common::security::ACCESS_READ`] /
-    /// `ACCESS_WRITE`) to `block_id`: a daemon (node authentication) may,
-    /// a client needs a valid token (when tokens are on).
-    pub fn check_access(
+    /// [`Node::check_access`] for the request `req` carrying `token`.
+    pub fn check_request_access<T>(
         &self,
-        daemon: bool,
+        req: &Request<T>,
         token: &[u8],
         block_id: u64,
         mode: u32,
     ) -> Result<(), Status> {
-        if daemon || !self.security.block_tokens {
+        self.check_access(self.token_exempt(req), token, block_id, mode)
+    }
+
+    /// Checks access `mode` ([`tusk_common::security::ACCESS_READ`] /
+    /// `ACCESS_WRITE`) to `block_id`: nothing to check when `exempt` (see
+    /// [`Node::token_exempt`]), else a valid token is needed.
+    pub fn check_access(
+        &self,
+        exempt: bool,
+        token: &[u8],
+        block_id: u64,
+        mode: u32,
+    ) -> Result<(), Status> {
+        if exempt || !self.security.block_tokens {
             return Ok(());
         }
         match self.security.keys.verify(token, block_id, mode) {

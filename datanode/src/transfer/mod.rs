@@ -69,13 +69,13 @@ impl DataTransfer for DataTransferService {
         // arrive as the stream's status, whichever way the client waits.
         // Another datanode (pipeline, replica copy) signs with the cluster
         // secret; a client's header must carry a WRITE token.
-        let daemon = self.node.is_daemon(&request);
+        let exempt = self.node.token_exempt(&request);
         let slot = take_slot(&self.slots, &self.node, "WriteBlock")?;
         let (tx, rx) = mpsc::channel(64);
         let node = self.node.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            write::serve_write(node, request.into_inner(), tx, daemon).await
+            write::serve_write(node, request.into_inner(), tx, exempt).await
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -86,11 +86,11 @@ impl DataTransfer for DataTransferService {
         &self,
         request: Request<pb::ReadBlockRequest>,
     ) -> Result<Response<Self::ReadBlockStream>, Status> {
-        let daemon = self.node.is_daemon(&request);
-        let req = request.into_inner();
-        let b = required_block(req.block.as_ref(), "ReadBlock")?;
+        let r = request.get_ref();
+        let b = required_block(r.block.as_ref(), "ReadBlock")?;
         self.node
-            .check_access(daemon, &req.access_token, b.block_id, ACCESS_READ)?;
+            .check_request_access(&request, &r.access_token, b.block_id, ACCESS_READ)?;
+        let req = request.into_inner();
         let slot = take_slot(&self.slots, &self.node, "ReadBlock")?;
         let block = block_ref(&b);
         let guard = self.node.xceiver();
@@ -153,9 +153,8 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::BlockChecksumRequest>,
     ) -> Result<Response<pb::BlockChecksumResponse>, Status> {
         let b = required_block(request.get_ref().block.as_ref(), "BlockChecksum")?;
-        let daemon = self.node.is_daemon(&request);
-        self.node.check_access(
-            daemon,
+        self.node.check_request_access(
+            &request,
             &request.get_ref().access_token,
             b.block_id,
             ACCESS_READ,
@@ -179,9 +178,8 @@ impl DataTransfer for DataTransferService {
         request: Request<pb::ReplicaInfoRequest>,
     ) -> Result<Response<pb::ReplicaInfoResponse>, Status> {
         let b = required_block(request.get_ref().block.as_ref(), "ReplicaInfo")?;
-        let daemon = self.node.is_daemon(&request);
-        self.node.check_access(
-            daemon,
+        self.node.check_request_access(
+            &request,
             &request.get_ref().access_token,
             b.block_id,
             ACCESS_READ,

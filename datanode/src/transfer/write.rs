@@ -71,13 +71,14 @@ struct Downstream {
 }
 
 /// Runs one WriteBlock stream to completion, sending acks (or a final error
-/// status) into `acks`. `daemon`: the caller is another datanode (node
-/// authentication); otherwise the header needs a WRITE token.
+/// status) into `acks`. `exempt` ([`Node::token_exempt`]): the caller is
+/// another datanode (node authentication) or tokens are off; otherwise the
+/// header needs a WRITE token.
 pub(crate) async fn serve_write(
     node: Arc<Node>,
     mut upstream: Streaming<pb::WritePacket>,
     acks: AckTx,
-    daemon: bool,
+    exempt: bool,
 ) {
     let _xceiver = node.xceiver();
     let first = match next_packet(&mut upstream).await {
@@ -115,7 +116,7 @@ pub(crate) async fn serve_write(
         return;
     };
     let block = BlockRef::new(b.block_id, b.genstamp);
-    if let Err(s) = node.check_access(daemon, &header.access_token, block.id, ACCESS_WRITE) {
+    if let Err(s) = node.check_access(exempt, &header.access_token, block.id, ACCESS_WRITE) {
         let _ = acks.send(Err(s)).await;
         return;
     }
