@@ -657,27 +657,22 @@ struct OpStats {
 }
 
 fn stats(r: &PhaseResult, op: &str) -> OpStats {
-    let mut v = r.latencies.get(op).cloned().unwrap_or_default();
+    op_stats(r.latencies.get(op).cloned().unwrap_or_default(), r.elapsed)
+}
+
+fn op_stats(mut v: Vec<Duration>, elapsed: Duration) -> OpStats {
     v.sort();
     OpStats {
         ops: v.len(),
-        per_sec: v.len() as f64 / r.elapsed.as_secs_f64(),
+        per_sec: v.len() as f64 / elapsed.as_secs_f64(),
         p50: quantile_ms(&v, 0.5),
         p99: quantile_ms(&v, 0.99),
     }
 }
 
 fn print_report(main: &PhaseResult, base: Option<&PhaseResult>) {
-    let all = |r: &PhaseResult| {
-        let mut v: Vec<Duration> = r.latencies.values().flatten().copied().collect();
-        v.sort();
-        OpStats {
-            ops: v.len(),
-            per_sec: v.len() as f64 / r.elapsed.as_secs_f64(),
-            p50: quantile_ms(&v, 0.5),
-            p99: quantile_ms(&v, 0.99),
-        }
-    };
+    let all =
+        |r: &PhaseResult| op_stats(r.latencies.values().flatten().copied().collect(), r.elapsed);
     println!(
         "{:<12} {:>8} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>7}",
         "op", "ops", "ops/s", "p50 ms", "p99 ms", "1c ops/s", "1c p50", "1c p99", "scaling"
