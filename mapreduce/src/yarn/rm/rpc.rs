@@ -81,6 +81,11 @@ impl RmService {
     /// UNAUTHENTICATED naming why); in simple mode `None` (callers are
     /// believed).
     fn caller<T>(&self, req: &Request<T>) -> Result<Option<String>, Status> {
+        Ok(self.authenticate(req)?.map(|(user, _)| user))
+    }
+
+    /// [`RmService::caller`] with the token it was proved by.
+    fn authenticate<T>(&self, req: &Request<T>) -> Result<Option<(String, String)>, Status> {
         if self.rm.auth != AuthMode::Token {
             return Ok(None);
         }
@@ -91,7 +96,7 @@ impl RmService {
             )
         })?;
         match self.rm.secret.verify_user_token(token) {
-            Ok(t) => Ok(Some(t.user)),
+            Ok(t) => Ok(Some((t.user, token.to_string()))),
             Err(e) => Err(Status::unauthenticated(format!(
                 "authentication failed: {e}"
             ))),
@@ -136,18 +141,17 @@ impl ApplicationClient for RmService {
         &self,
         req: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        let caller = self.caller(&req)?;
-        let token = caller
-            .is_some()
-            .then(|| tusk_common::security::user_token_of(&req).map(str::to_string))
-            .flatten();
+        let auth = self.authenticate(&req)?;
         let mut sub = req
             .into_inner()
             .submission
             .ok_or_else(|| Status::invalid_argument("empty submission"))?;
-        if let Some(user) = caller {
+        // With token authentication the token decides the user, and goes
+        // to the job's containers.
+        let token = auth.map(|(user, token)| {
             sub.user = user;
-        }
+            token
+        });
         let (app_id, launches, store) = {
             let mut st = self.rm.state.lock();
             let (id, l) = st.submit(sub, token)?;
