@@ -54,6 +54,7 @@ pub mod http;
 pub mod leases;
 pub mod metrics;
 pub mod namespace;
+pub mod packed;
 pub mod permission;
 pub mod placement;
 pub mod quota;

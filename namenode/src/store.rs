@@ -5,6 +5,7 @@
 //! prefix, atomic batches and a durable flush, so that is all the trait offers.
 //! Both implementations pass the same conformance suite (`tests` below).
 
+use crate::packed::PackedTree;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -77,9 +78,24 @@ pub trait KvStore: Send + Sync + 'static {
 /// The `Db` sits in an `Option` so that [`SledStore::close`] can drop it even
 /// if some stray `Arc<SledStore>` is still alive: once closed, the directory
 /// can be reopened by another namenode in the same process.
+///
+/// The namespace's entries are packed into buckets in the sled tree
+/// `namespace` ([`PackedTree`]); the default tree holds only the format
+/// marker. Name dirs written before 2026-11-23 held one sled entry per key
+/// in the default tree; [`SledStore::open`] converts them.
 pub struct SledStore {
-    db: RwLock<Option<sled::Db>>,
+    db: RwLock<Option<Opened>>,
 }
+
+struct Opened {
+    db: sled::Db,
+    ns: PackedTree,
+}
+
+/// The default tree's key naming the store's format, and the format.
+const FORMAT_KEY: &[u8] = b"\0tusk.store.format";
+const FORMAT_PACKED: &[u8] = b"packed-1";
+const NS_TREE: &[u8] = b"namespace";
 
 impl SledStore {
     /// Opens (creating if needed) the database in `dir`.
@@ -99,9 +115,17 @@ impl SledStore {
                 .open();
             match opened {
                 Ok(db) => {
+                    let ns = PackedTree::new(db.open_tree(NS_TREE)?);
+                    if let Some(keys) = prepare_format(&db, &ns)? {
+                        tracing::warn!(
+                            dir = %dir.display(),
+                            keys,
+                            "converted the store to packed buckets (format of 2026-11-23)"
+                        );
+                    }
                     return Ok(Self {
-                        db: RwLock::new(Some(db)),
-                    })
+                        db: RwLock::new(Some(Opened { db, ns })),
+                    });
                 }
                 Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                     if std::time::Instant::now() > deadline {
@@ -123,66 +147,115 @@ impl SledStore {
 
     /// Flushes and closes the database; later calls fail with `Closed`.
     pub fn close(&self) -> Result<(), StoreError> {
-        let db = self.db.write().take();
-        match db {
-            Some(db) => {
-                db.flush()?;
-                drop(db);
+        let opened = self.db.write().take();
+        match opened {
+            Some(o) => {
+                o.db.flush()?;
+                drop(o);
                 Ok(())
             }
             None => Ok(()),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&sled::Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&PackedTree) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let g = self.db.read();
         match g.as_ref() {
-            Some(db) => f(db),
+            Some(o) => f(&o.ns),
             None => Err(StoreError::Closed),
         }
     }
+
+    /// Logical entries and sled entries (buckets) in the namespace tree.
+    pub fn stats(&self) -> Result<(u64, u64), StoreError> {
+        self.with(|ns| ns.stats())
+    }
+}
+
+/// Makes `db` hold the packed format: marks a new store; converts a store
+/// of the format before 2026-11-23 (every key an entry of the default
+/// tree) into `ns` and returns how many keys it copied.
+///
+/// Crash-safe: the marker is written only once the copy is complete and
+/// flushed (an interrupted copy is discarded and redone at the next open),
+/// and the old entries are removed only after that (an interrupted removal
+/// is finished at the next open).
+fn prepare_format(db: &sled::Db, ns: &PackedTree) -> Result<Option<u64>, StoreError> {
+    let mut copied = None;
+    match db.get(FORMAT_KEY)? {
+        Some(f) if f == FORMAT_PACKED => {}
+        Some(f) => {
+            return Err(StoreError::Backend(format!(
+                "unknown store format {:?} (written by a newer namenode?)",
+                String::from_utf8_lossy(&f)
+            )))
+        }
+        None => {
+            if db.iter().next().is_some() {
+                ns.clear()?;
+                let mut n = 0u64;
+                let mut batch = Batch::default();
+                for kv in db.iter() {
+                    let (k, v) = kv?;
+                    batch.put(k.to_vec(), v.to_vec());
+                    n += 1;
+                    if batch.len() >= 10_000 {
+                        ns.apply(std::mem::take(&mut batch))?;
+                    }
+                }
+                ns.apply(batch)?;
+                db.flush()?;
+                copied = Some(n);
+            }
+            db.insert(FORMAT_KEY, FORMAT_PACKED)?;
+            db.flush()?;
+        }
+    }
+    // The old entries, after a conversion (or one interrupted here).
+    let mut leftovers = false;
+    loop {
+        let mut b = sled::Batch::default();
+        let mut n = 0;
+        for kv in db.iter() {
+            let (k, _) = kv?;
+            if k != FORMAT_KEY {
+                b.remove(k);
+                n += 1;
+                if n == 10_000 {
+                    break;
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        db.apply_batch(b)?;
+        leftovers = true;
+    }
+    if leftovers {
+        db.flush()?;
+    }
+    Ok(copied)
 }
 
 impl KvStore for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|db| Ok(db.get(key)?.map(|v| v.to_vec())))
+        self.with(|ns| ns.get(key))
     }
 
     fn scan(&self, prefix: &[u8], start: &[u8], visit: &mut Visitor<'_>) -> Result<(), StoreError> {
-        self.with(|db| {
-            let from = if start > prefix { start } else { prefix };
-            for kv in db.range(from..) {
-                let (k, v) = kv?;
-                if !k.starts_with(prefix) {
-                    break;
-                }
-                if visit(&k, &v).is_break() {
-                    break;
-                }
-            }
-            Ok(())
-        })
+        self.with(|ns| ns.scan(prefix, start, visit))
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        self.with(|db| {
-            let mut b = sled::Batch::default();
-            for op in batch.ops {
-                match op {
-                    Op::Put(k, v) => b.insert(k, v),
-                    Op::Delete(k) => b.remove(k),
-                }
-            }
-            db.apply_batch(b)?;
-            Ok(())
-        })
+        self.with(|ns| ns.apply(batch))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.with(|db| {
-            db.flush()?;
-            Ok(())
-        })
+        self.with(|ns| ns.flush())
     }
 }
 
@@ -244,7 +317,7 @@ pub(crate) mod tests {
     //! through the edit log).
     use super::*;
 
-    fn collect(s: &dyn KvStore, prefix: &[u8], start: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn collect(s: &dyn KvStore, prefix: &[u8], start: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         s.scan(prefix, start, &mut |k, v| {
             out.push((k.to_vec(), v.to_vec()));
@@ -345,6 +418,46 @@ pub(crate) mod tests {
             "sled locks its directory"
         );
         assert_eq!(s.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        s.close().unwrap();
+    }
+
+    #[test]
+    fn a_store_of_the_old_format_is_converted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u32| format!("i{i:07}").into_bytes();
+        {
+            // The format before 2026-11-23: every key in the default tree;
+            // and a conversion that crashed half-way.
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            for i in 0..30_000u32 {
+                db.insert(key(i), &i.to_be_bytes()[..]).unwrap();
+            }
+            let partial = PackedTree::new(db.open_tree(NS_TREE).unwrap());
+            let mut b = Batch::default();
+            b.put(b"junk".to_vec(), b"x".to_vec());
+            partial.apply(b).unwrap();
+            db.flush().unwrap();
+        }
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(
+            s.get(&key(12_345)).unwrap(),
+            Some(12_345u32.to_be_bytes().to_vec())
+        );
+        assert_eq!(s.get(b"junk").unwrap(), None);
+        assert_eq!(collect(&s, b"i", b"").len(), 30_000);
+        let (entries, buckets) = s.stats().unwrap();
+        assert_eq!(entries, 30_000);
+        assert!(buckets < 30_000 / 50, "{buckets} buckets");
+        {
+            let g = s.db.read();
+            let db = &g.as_ref().unwrap().db;
+            let left: Vec<_> = db.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+            assert_eq!(left, vec![FORMAT_KEY.to_vec()]);
+        }
+        // A reopen converts nothing.
+        s.close().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(collect(&s, b"i", b"").len(), 30_000);
         s.close().unwrap();
     }
 }
