@@ -496,17 +496,27 @@ start_nn "$work/nn-empty/name" $((TUSK_BASE_PORT + 50)); empty_s=$nn_secs
 empty_rss=$(rss_kb "$nn_pid")
 kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
 
-t0=$(now)
-"$bin/namenode" --name-dir "$work/nn1m/name" --generate-files "$FILES" >/dev/null 2>&1
-t1=$(now)
-printf '%-34s %8s s\n' "generate ${FILES} files" "$(secs "$t0" "$t1")"
-du_mb=$(du -sm "$work/nn1m/name" | awk '{print $1}')
-start_nn "$work/nn1m/name" $((TUSK_BASE_PORT + 60)); big_s=$nn_secs
-# Touch a sample of the namespace so the figure is not just an idle process.
-"$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" ls /bench/d000000 >/dev/null
-"$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" count /bench >/dev/null
-big_rss=$(rss_kb "$nn_pid")
-kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
-printf '%-34s %8s s   (empty namespace: %s s)\n' "start-up to first answer, ${FILES} files" "$big_s" "$empty_s"
-printf '%-34s %8s MiB (empty namespace: %s MiB; store on disk: %s MiB)\n' "resident memory, ${FILES} files" \
-  "$((big_rss / 1024))" "$((empty_rss / 1024))" "$du_mb"
+# Two namespace sizes, so the figure shows how memory grows with the files:
+# resident memory after start + one listing, and after `count` walked every
+# inode.
+for n in $((FILES / 4)) "$FILES"; do
+  rm -rf "$work/nn1m"; mkdir -p "$work/nn1m"
+  t0=$(now)
+  "$bin/namenode" --name-dir "$work/nn1m/name" --generate-files "$n" >/dev/null 2>&1
+  t1=$(now)
+  printf '%-34s %8s s\n' "generate ${n} files" "$(secs "$t0" "$t1")"
+  du_mb=$(du -sm "$work/nn1m/name" | awk '{print $1}')
+  start_nn "$work/nn1m/name" $((TUSK_BASE_PORT + 60)); big_s=$nn_secs
+  "$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" ls /bench/d000000 >/dev/null
+  start_rss=$(rss_kb "$nn_pid")
+  t0=$(now)
+  "$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" count /bench >/dev/null
+  t1=$(now)
+  walk_rss=$(rss_kb "$nn_pid")
+  kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
+  printf '%-34s %8s s   (empty namespace: %s s)\n' "start-up to first answer, ${n} files" "$big_s" "$empty_s"
+  printf '%-34s %8s MiB (empty namespace: %s MiB; store on disk: %s MiB)\n' "resident after start, ${n} files" \
+    "$((start_rss / 1024))" "$((empty_rss / 1024))" "$du_mb"
+  printf '%-34s %8s MiB (count of every inode: %s s)\n' "resident after a walk, ${n} files" \
+    "$((walk_rss / 1024))" "$(secs "$t0" "$t1")"
+done
