@@ -227,10 +227,8 @@ impl KvStore for PackedTree {
         // move until every operation is in.
         let mut touched: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
         for op in batch.ops {
-            let key = match &op {
-                Op::Put(k, _) | Op::Delete(k) => k.clone(),
-            };
-            let start = match self.bucket_for(&key)? {
+            let (Op::Put(key, _) | Op::Delete(key)) = &op;
+            let start = match self.bucket_for(key)? {
                 Some((s, buf)) => {
                     if !touched.contains_key(&s[..]) {
                         touched.insert(s.to_vec(), decode(&s, &buf)?);

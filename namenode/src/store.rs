@@ -116,7 +116,9 @@ impl SledStore {
             match opened {
                 Ok(db) => {
                     let ns = PackedTree::new(db.open_tree(NS_TREE)?);
-                    if let Some(keys) = prepare_format(&db, &ns)? {
+                    let converted = prepare_format(&db, &ns)
+                        .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+                    if let Some(keys) = converted {
                         tracing::warn!(
                             dir = %dir.display(),
                             keys,
