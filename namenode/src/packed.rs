@@ -30,6 +30,7 @@
 use crate::store::{Batch, KvStore, Op, StoreError, Visitor};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 /// A bucket is split when its encoding exceeds this many bytes (a single
 /// entry larger than this gets a bucket of its own).
@@ -224,21 +225,35 @@ impl KvStore for PackedTree {
         }
         let _writer = self.writer.lock();
         // Buckets touched, decoded, by start key. Bucket boundaries do not
-        // move until every operation is in.
+        // move until every operation is in, so each loaded bucket's end (the
+        // next bucket's start; `None` for the last) is known, and an
+        // operation on a key inside a loaded bucket needs no sled lookup.
         let mut touched: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
+        let mut ends: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         for op in batch.ops {
             let (Op::Put(key, _) | Op::Delete(key)) = &op;
-            let start = match self.bucket_for(key)? {
-                Some((s, buf)) => {
-                    if !touched.contains_key(&s[..]) {
-                        touched.insert(s.to_vec(), decode(&s, &buf)?);
-                    }
-                    s.to_vec()
-                }
-                // No bucket yet: the first one starts at the empty key.
+            let loaded = ends
+                .range::<[u8], _>((Bound::Unbounded, Bound::Included(&key[..])))
+                .next_back()
+                .filter(|(_, end)| end.as_deref().is_none_or(|e| &key[..] < e))
+                .map(|(s, _)| s.clone());
+            let start = match loaded {
+                Some(s) => s,
                 None => {
-                    touched.entry(Vec::new()).or_default();
-                    Vec::new()
+                    let (s, entries) = match self.bucket_for(key)? {
+                        Some((s, buf)) => (s.to_vec(), decode(&s, &buf)?),
+                        // No bucket yet: the first one starts at the empty key.
+                        None => (Vec::new(), BTreeMap::new()),
+                    };
+                    let end = self
+                        .tree
+                        .range::<&[u8], _>((Bound::Excluded(&s[..]), Bound::Unbounded))
+                        .next()
+                        .transpose()?
+                        .map(|(k, _)| k.to_vec());
+                    touched.insert(s.clone(), entries);
+                    ends.insert(s.clone(), end);
+                    s
                 }
             };
             let bucket = touched.get_mut(&start).expect("loaded above");
