@@ -42,8 +42,7 @@ pub const BUCKET_MIN: usize = 512;
 /// the data area, the last one its length), then the entries, each
 /// `key length: u32`, key, value. All little-endian.
 fn encode(entries: &[(&[u8], &[u8])]) -> Vec<u8> {
-    let data_len: usize = entries.iter().map(|(k, v)| 4 + k.len() + v.len()).sum();
-    let mut out = Vec::with_capacity(4 + 4 * (entries.len() + 1) + data_len);
+    let mut out = Vec::with_capacity(encoded_size(entries.iter().copied()));
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     let mut off = 0u32;
     for (k, v) in entries {
@@ -271,14 +270,14 @@ impl KvStore for PackedTree {
         let mut removed: BTreeSet<Vec<u8>> = BTreeSet::new();
         let small: Vec<Vec<u8>> = touched
             .iter()
-            .filter(|(s, b)| !s.is_empty() && encoded_size(b) < BUCKET_MIN)
+            .filter(|(s, b)| !s.is_empty() && map_size(b) < BUCKET_MIN)
             .map(|(s, _)| s.clone())
             .collect();
         for s in small {
             let Some(entries) = touched.get(&s) else {
                 continue;
             };
-            if encoded_size(entries) >= BUCKET_MIN {
+            if map_size(entries) >= BUCKET_MIN {
                 continue; // grew by an earlier merge
             }
             let pred = self.predecessor(&s, &removed)?;
@@ -344,8 +343,9 @@ impl PackedTree {
         Err(corrupt(start, "no first bucket"))
     }
 
-    /// Logical entries and buckets (for tests and the bench).
-    pub fn stats(&self) -> Result<(u64, u64), StoreError> {
+    /// Logical entries and buckets.
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> Result<(u64, u64), StoreError> {
         let (mut entries, mut buckets) = (0u64, 0u64);
         for kv in self.tree.iter() {
             let (s, buf) = kv?;
@@ -372,15 +372,23 @@ fn decode(start: &[u8], buf: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreE
         .collect())
 }
 
-fn encoded_size(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> usize {
-    8 + entries.iter().map(|(k, v)| entry_size(k, v)).sum::<usize>()
+fn map_size(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> usize {
+    encoded_size(entries.iter().map(|(k, v)| (&k[..], &v[..])))
+}
+
+/// The encoded size of a bucket holding `entries`.
+fn encoded_size<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> usize {
+    8 + entries
+        .into_iter()
+        .map(|(k, v)| entry_size(k, v))
+        .sum::<usize>()
 }
 
 /// Cuts a sorted run into buckets of at most [`BUCKET_MAX`] bytes, all about
 /// the same size (3/4 full on average after a split). Never returns an empty
 /// list: an empty run is one empty bucket.
 fn split<'a>(list: &'a [(&'a [u8], &'a [u8])]) -> Vec<&'a [(&'a [u8], &'a [u8])]> {
-    let total: usize = 8 + list.iter().map(|(k, v)| entry_size(k, v)).sum::<usize>();
+    let total = encoded_size(list.iter().copied());
     if total <= BUCKET_MAX || list.len() < 2 {
         return vec![list];
     }

@@ -172,7 +172,8 @@ impl SledStore {
     }
 
     /// Logical entries and sled entries (buckets) in the namespace tree.
-    pub fn stats(&self) -> Result<(u64, u64), StoreError> {
+    #[cfg(test)]
+    fn stats(&self) -> Result<(u64, u64), StoreError> {
         self.with(|ns| ns.stats())
     }
 }
