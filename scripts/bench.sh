@@ -477,7 +477,7 @@ echo "# namenode operations over RPC, 8 concurrent clients, ${NN_OPS} ops per ph
 scripts/local-cluster.sh stop >/dev/null
 
 echo
-echo "# namenode start-up and memory with ${FILES} files"
+echo "# namenode start-up and memory with $((FILES / 4)) and ${FILES} files"
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 # start_nn DIR PORT: sets nn_pid and nn_secs (seconds until it answers).
 start_nn() {
@@ -490,7 +490,7 @@ start_nn() {
   t1=$(now)
   nn_secs=$(secs "$t0" "$t1")
 }
-mkdir -p "$work/nn-empty" "$work/nn1m"
+mkdir -p "$work/nn-empty"
 start_nn "$work/nn-empty/name" $((TUSK_BASE_PORT + 50)); empty_s=$nn_secs
 "$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 50))" ls / >/dev/null
 empty_rss=$(rss_kb "$nn_pid")
