@@ -3,8 +3,11 @@
 
 /// Bytes covered by one CRC32C (HDFS's `dfs.bytes-per-checksum`).
 pub const BYTES_PER_CHECKSUM: usize = 512;
-/// Data bytes per write packet.
-pub const PACKET_SIZE: usize = 64 * 1024;
+/// Data bytes per write packet. HDFS sends 64 KiB; four times that costs
+/// each datanode of a pipeline a quarter of the wake-ups, queue hops and
+/// acks per byte (`scripts/bench.sh storage`: replication-1 puts ~1.3x
+/// faster on this 2-core machine, see docs/BENCHMARKS.md).
+pub const PACKET_SIZE: usize = 256 * 1024;
 
 /// CRC32C of every `bpc`-byte chunk of `data` (the last may be short).
 pub fn chunk_checksums(data: &[u8], bpc: usize) -> Vec<u32> {

@@ -1,6 +1,6 @@
 //! [`DfsWriter`]: the write path.
 //!
-//! Bytes are cut into 64 KiB packets (CRC32C per 512-byte chunk) that never
+//! Bytes are cut into 256 KiB packets (CRC32C per 512-byte chunk) that never
 //! cross a block boundary. Each block is obtained with AddBlock (carrying the
 //! previous, finished block) and streamed on one WriteBlock call to the first
 //! datanode of the pipeline, the others given as `targets`. Up to
@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tusk_proto as pb;
 
-/// Packets in flight per pipeline (× 64 KiB).
-pub const WINDOW: usize = 128;
+/// Packets in flight per pipeline (× 256 KiB).
+pub const WINDOW: usize = 32;
 /// Attempts to set up a pipeline for one block.
 pub const SETUP_TRIES: usize = 3;
 /// Pipeline recoveries allowed for one block.
@@ -244,7 +244,7 @@ impl DfsWriter {
         Ok(())
     }
 
-    /// Appends bytes without copying whole packets: full 64 KiB packets are
+    /// Appends bytes without copying whole packets: full 256 KiB packets are
     /// sliced out of `data` and sent as they are (for callers that read
     /// into large `Bytes` buffers, like `dfs put`).
     pub async fn write_bytes(&mut self, mut data: Bytes) -> Result<()> {
@@ -693,6 +693,9 @@ impl BlockStream {
             recovery_offset: resume_at.unwrap_or(0),
             // WRITE token from AddBlock/UpdatePipeline, passed down the pipeline.
             access_token: located.access_token.clone(),
+            // The writer hashes the whole file, not each block: the first
+            // datanode hashes the block and hands the digest down.
+            sha256_from_upstream: false,
         };
         let mut unacked = VecDeque::with_capacity(packets.len());
         for (i, mut p) in packets.into_iter().enumerate() {
@@ -839,6 +842,7 @@ fn to_message(p: &Packet) -> pb::WritePacket {
         data: p.data.clone(),
         checksums: p.checksums.clone(),
         last: p.last,
+        sha256: Bytes::new(),
     }
 }
 

@@ -19,7 +19,8 @@ use tusk_proto as pb;
 use tusk_proto::client_protocol_server::{ClientProtocol, ClientProtocolServer};
 use tusk_proto::data_transfer_server::{DataTransfer, DataTransferServer};
 
-const BLOCK: u64 = 200_000;
+// Several of the writer's 256 KiB packets per block.
+const BLOCK: u64 = 800_000;
 
 // ---------------------------------------------------------------- fake datanode
 
@@ -722,7 +723,10 @@ async fn setup_gives_up_after_three_tries() {
 async fn failure_after_ack_names_block_and_datanode() {
     let f = start(1, 1, false).await;
     *f.dns[0].mode.lock() = DnMode::FailAfterFirstAck;
-    let e = write(&f.client, "/f", &data(150_000)).await.unwrap_err();
+    // Several packets: the datanode fails the second.
+    let e = write(&f.client, "/f", &data(2 * tusk_client::packet::PACKET_SIZE))
+        .await
+        .unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, DfsError::Pipeline { block_id: 1, .. }), "{msg}");
     assert!(

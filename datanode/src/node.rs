@@ -17,13 +17,13 @@ use tusk_common::security::{BlockKey, BlockKeyRing, ClusterSecret};
 use tusk_proto as pb;
 use tusk_proto::data_transfer_client::DataTransferClient;
 
-/// HTTP/2 flow-control windows for block traffic: big enough that a 64 KiB
-/// packet stream is never throttled by window updates on loopback or LAN.
+/// HTTP/2 flow-control windows for block traffic: big enough that a stream of
+/// 256 KiB packets is never throttled by window updates on loopback or LAN.
 pub const STREAM_WINDOW: u32 = 8 << 20;
 pub const CONNECTION_WINDOW: u32 = 32 << 20;
 /// Largest HTTP/2 frame we accept.
 pub const MAX_FRAME: u32 = 1 << 20;
-/// Largest gRPC message accepted (packets are 64 KiB by default; clients may
+/// Largest gRPC message accepted (the client's write packets are 256 KiB; clients may
 /// choose bigger ones).
 pub const MAX_MESSAGE: usize = 64 << 20;
 

@@ -30,7 +30,7 @@ pub(crate) async fn serve_data(
     let router = tusk_common::net::grpc_server(&limits)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        // Whole 64 KiB packets in one HTTP/2 frame instead of four.
+        // Whole packets (256 KiB from the client) in one HTTP/2 frame.
         .max_frame_size(MAX_FRAME)
         .add_service(rpc.wrap(svc));
     tusk_common::net::serve_grpc_with(router, listener, stop, grace, "data transfer", &limits)

@@ -227,6 +227,7 @@ fn make_packets(
             data: bytes::Bytes::copy_from_slice(chunk),
             checksums,
             last: false,
+            ..Default::default()
         });
         off += chunk.len();
     }
@@ -290,6 +291,19 @@ async fn read_block(
         out.extend_from_slice(&m.data);
     }
     Ok((first.unwrap_or(0), out))
+}
+
+async fn block_checksum(addr: &str, block: pb::Block) -> Result<pb::BlockChecksumResponse, Status> {
+    let mut client = DataTransferClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    client
+        .block_checksum(pb::BlockChecksumRequest {
+            block: Some(block),
+            access_token: Default::default(),
+        })
+        .await
+        .map(|r| r.into_inner())
 }
 
 fn blk(id: u64, gs: u64) -> pb::Block {
@@ -463,24 +477,25 @@ async fn three_node_pipeline_write_read_and_failures() {
     assert_eq!(e.code(), tonic::Code::NotFound);
     assert!(e.message().contains("does not exist"), "{}", e.message());
 
-    // --- BlockChecksum and ReplicaInfo
+    // --- BlockChecksum and ReplicaInfo. Only the first node hashed the
+    // data; the others recorded the digest it sent with the last packet.
+    use sha2::Digest;
+    for dn in &c.dns {
+        let cs = block_checksum(&dn.data_addr.to_string(), b1).await.unwrap();
+        assert_eq!(
+            cs.sha256.as_ref(),
+            sha2::Sha256::digest(&data).as_slice(),
+            "{}",
+            dn.data_addr
+        );
+        assert_eq!(cs.num_bytes, data.len() as u64);
+        assert_eq!(cs.crcs_per_block, data.len().div_ceil(512) as u64);
+        let be: Vec<u8> = crcs(&data).iter().flat_map(|c| c.to_be_bytes()).collect();
+        assert_eq!(cs.md5_of_crcs.as_ref(), md5::Md5::digest(&be).as_slice());
+    }
     let mut client = DataTransferClient::connect(format!("http://{}", c.dns[2].data_addr))
         .await
         .unwrap();
-    let cs = client
-        .block_checksum(pb::BlockChecksumRequest {
-            block: Some(b1),
-            access_token: Default::default(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    use sha2::Digest;
-    assert_eq!(cs.sha256.as_ref(), sha2::Sha256::digest(&data).as_slice());
-    assert_eq!(cs.num_bytes, data.len() as u64);
-    assert_eq!(cs.crcs_per_block, data.len().div_ceil(512) as u64);
-    let be: Vec<u8> = crcs(&data).iter().flat_map(|c| c.to_be_bytes()).collect();
-    assert_eq!(cs.md5_of_crcs.as_ref(), md5::Md5::digest(&be).as_slice());
     let ri = client
         .replica_info(pb::ReplicaInfoRequest {
             block: Some(b1),
@@ -490,6 +505,54 @@ async fn three_node_pipeline_write_read_and_failures() {
         .unwrap()
         .into_inner();
     assert!(ri.exists && ri.finalized && ri.genstamp == 1001 && ri.num_bytes == data.len() as u64);
+
+    // --- a single-packet block (it goes downstream with the header, before
+    // any digest exists): every node hashes it itself
+    let small = pattern(3000, 9);
+    write_block(
+        &c.dns[0].data_addr.to_string(),
+        blk(8, 1),
+        targets.clone(),
+        &small,
+        None,
+    )
+    .await
+    .unwrap();
+    for dn in &c.dns {
+        let cs = block_checksum(&dn.data_addr.to_string(), blk(8, 1))
+            .await
+            .unwrap();
+        assert_eq!(cs.sha256.as_ref(), sha2::Sha256::digest(&small).as_slice());
+    }
+
+    // --- a header saying the digest comes from upstream: the node records
+    // the one in the last packet, and refuses a last packet without one
+    // (nothing finalized, the cause named)
+    let mut packets = make_packets(blk(9, 1), vec![], &data, None);
+    packets[0].header.as_mut().unwrap().sha256_from_upstream = true;
+    packets.last_mut().unwrap().sha256 = sha2::Sha256::digest(&data).to_vec().into();
+    send_packets(&c.dns[1].data_addr.to_string(), packets)
+        .await
+        .unwrap();
+    let cs = block_checksum(&c.dns[1].data_addr.to_string(), blk(9, 1))
+        .await
+        .unwrap();
+    assert_eq!(cs.sha256.as_ref(), sha2::Sha256::digest(&data).as_slice());
+    for digest in [&[][..], &[7u8; 5][..]] {
+        let mut packets = make_packets(blk(10, 1), targets[1..].to_vec(), &data, None);
+        packets[0].header.as_mut().unwrap().sha256_from_upstream = true;
+        packets.last_mut().unwrap().sha256 = digest.to_vec().into();
+        let e = send_packets(&c.dns[1].data_addr.to_string(), packets)
+            .await
+            .unwrap_err();
+        assert!(
+            e.message().contains("blk_10_1") && e.message().contains("SHA-256"),
+            "{e:?}"
+        );
+        for i in 1..3 {
+            assert!(find_replica(&c.data_dirs(i), 10).is_none(), "node {i}");
+        }
+    }
 
     // --- a packet with a bad CRC is refused, nothing is finalized
     let acks = write_block(

@@ -27,8 +27,9 @@ use tusk_common::sys::now_ms;
 pub const MAX_REPLICATION: u32 = 512;
 /// Bytes per CRC32C chunk, announced in the server defaults.
 pub const BYTES_PER_CHECKSUM: u32 = 512;
-/// Client packet size, announced in the server defaults.
-pub const WRITE_PACKET_SIZE: u32 = 64 << 10;
+/// Client packet size, announced in the server defaults (the writer's
+/// `tusk_client::packet::PACKET_SIZE`).
+pub const WRITE_PACKET_SIZE: u32 = 256 << 10;
 
 /// The settings the namesystem uses (from `TuskConfig`).
 #[derive(Debug, Clone)]

@@ -465,6 +465,48 @@ impl MiniCluster {
             .collect()
     }
 
+    /// Checks every finalized replica of `block_id` on disk against its meta
+    /// file: the length and SHA-256 in the header and each chunk's CRC32C
+    /// describe the data. Returns the datanodes holding one; an error names
+    /// the first replica that disagrees.
+    pub fn check_replicas(&self, block_id: u64) -> Result<Vec<usize>> {
+        use sha2::Digest;
+        use tusk_common::blockmeta::{crc_offset, MetaHeader, HEADER_LEN};
+        let holders = self.replica_holders(block_id);
+        for &i in &holders {
+            let r = tusk_datanode::find_replica(self.datanode_dirs(i), block_id)
+                .with_context(|| format!("datanode {i}: blk_{block_id} went away"))?;
+            let data = std::fs::read(&r.data)?;
+            let meta = std::fs::read(&r.meta)?;
+            let where_ = format!("datanode {i}, {}", r.meta.display());
+            ensure!(meta.len() >= HEADER_LEN, "{where_}: meta file too short");
+            let h = MetaHeader::decode(&meta[..HEADER_LEN])
+                .map_err(|e| anyhow::anyhow!("{where_}: {e}"))?;
+            ensure!(h.is_finalized(), "{where_}: not finalized");
+            ensure!(
+                h.len == data.len() as u64,
+                "{where_}: header says {} bytes, data has {}",
+                h.len,
+                data.len()
+            );
+            ensure!(
+                h.sha256 == <[u8; 32]>::from(sha2::Sha256::digest(&data)),
+                "{where_}: the recorded SHA-256 is not the data's"
+            );
+            for (c, chunk) in data.chunks(h.bytes_per_checksum as usize).enumerate() {
+                let at = crc_offset(c as u64) as usize;
+                let stored = meta
+                    .get(at..at + 4)
+                    .with_context(|| format!("{where_}: no CRC for chunk {c}"))?;
+                ensure!(
+                    u32::from_be_bytes(stored.try_into()?) == crc32c::crc32c(chunk),
+                    "{where_}: CRC of chunk {c} differs"
+                );
+            }
+        }
+        Ok(holders)
+    }
+
     /// Flips bytes in the middle of datanode `i`'s replica of `block_id`.
     pub fn corrupt_replica(&self, i: usize, block_id: u64) -> Result<()> {
         let r = tusk_datanode::find_replica(self.datanode_dirs(i), block_id)

@@ -113,6 +113,7 @@ async fn write_direct(addr: &str, block: pb::Block, token: Bytes) -> Result<pb::
         data: payload.into(),
         checksums: crcs,
         last: true,
+        ..Default::default()
     };
     let mut acks = dn(addr)
         .await

@@ -59,9 +59,11 @@ async fn replication_puts_each_replica_on_a_different_datanode() -> anyhow::Resu
                 "{path} blk_{}: distinct locations",
                 b.block_id
             );
-            // And the bytes really are on that many datanodes' disks.
+            // And the bytes really are on that many datanodes' disks, each
+            // replica with the SHA-256 and CRCs of its own data (only the
+            // first datanode of the pipeline hashed it).
             assert_eq!(
-                cluster.replica_holders(b.block_id).len(),
+                cluster.check_replicas(b.block_id)?.len(),
                 want,
                 "{path} blk_{} on disk",
                 b.block_id

@@ -313,6 +313,53 @@ fn stop_writer_freezes_the_length(store: &dyn BlockStore) {
     assert_eq!(r.len, 65_536);
 }
 
+fn a_deferred_sha256_is_the_one_given(store: &dyn BlockStore) {
+    let data = pattern(100_000, 6);
+    let want = <[u8; 32]>::from(Sha256::digest(&data));
+    // A writer that hashes knows the digest of what it has so far.
+    let w = write_rbw(store, BlockRef::new(70, 1), &data);
+    assert_eq!(w.sha256(), Some(want));
+    w.abort();
+    // Deferred: no digest until one is given, and finalize refuses without
+    // it (the replica stays in rbw, unreported, for recovery to take over).
+    let b = BlockRef::new(71, 1);
+    let mut w = store.create(b, data.len() as u64).unwrap();
+    w.defer_sha256();
+    append_all(&mut w, &data);
+    assert_eq!(w.sha256(), None);
+    let e = w.finalize().unwrap_err();
+    assert!(matches!(e, DatanodeError::Protocol { .. }), "{e}");
+    assert!(e.to_string().contains("blk_71_1"), "{e}");
+    assert!(matches!(
+        store.state(71),
+        Some(ReplicaState::BeingWritten { .. })
+    ));
+    // Given: recorded as given.
+    let b = BlockRef::new(72, 1);
+    let mut w = store.create(b, data.len() as u64).unwrap();
+    w.defer_sha256();
+    append_all(&mut w, &data);
+    w.set_sha256(want);
+    assert_eq!(w.sha256(), Some(want));
+    w.finalize().unwrap();
+    assert_eq!(checksum_summary(store, b).unwrap().sha256, want);
+    verify_replica(store, b).unwrap();
+    // A recovered writer may defer too: the digest given covers the whole
+    // replica, the bytes kept as well.
+    let nb = BlockRef::new(72, 2);
+    let mut w = store.recover(nb, 65_536).unwrap();
+    w.defer_sha256();
+    let more = pattern(1000, 7);
+    append_all(&mut w, &more);
+    let mut whole = data[..65_536].to_vec();
+    whole.extend_from_slice(&more);
+    let whole_sha = <[u8; 32]>::from(Sha256::digest(&whole));
+    w.set_sha256(whole_sha);
+    w.finalize().unwrap();
+    assert_eq!(read_all(store, nb), whole);
+    assert_eq!(checksum_summary(store, nb).unwrap().sha256, whole_sha);
+}
+
 macro_rules! suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -323,7 +370,8 @@ macro_rules! suite {
                 abandoned_rbw_is_replaced_and_aborted_rbw_removed, partial_chunk_must_be_last,
                 delete_respects_genstamp, space_accounting_and_no_space,
                 checksum_summary_is_md5_of_be_crcs, recover_live_rbw_and_resume,
-                recover_finalized_and_mid_chunk, stop_writer_freezes_the_length);
+                recover_finalized_and_mid_chunk, stop_writer_freezes_the_length,
+                a_deferred_sha256_is_the_one_given);
         }
     };
     (@tests $make:expr; $($t:ident),*) => {

@@ -18,8 +18,8 @@
 
 use super::meta::{crc_offset, MetaHeader, FLAG_FINALIZED, HEADER_LEN};
 use super::{
-    chunks_for, BlockRef, BlockStore, Replica, ReplicaReader, ReplicaState, ReplicaWriter,
-    VolumeReport, BYTES_PER_CHECKSUM,
+    chunks_for, BlockRef, BlockStore, Replica, ReplicaHash, ReplicaReader, ReplicaState,
+    ReplicaWriter, VolumeReport, BYTES_PER_CHECKSUM,
 };
 use crate::error::{DatanodeError, Result};
 use parking_lot::{Mutex, RwLock};
@@ -688,7 +688,7 @@ impl Inner {
             meta: BufWriter::with_capacity(64 << 10, meta),
             data_path: new_data,
             meta_path: new_meta,
-            sha,
+            sha: ReplicaHash::resumed(sha),
             len,
             partial: tail != 0,
             reserved_left: 0,
@@ -770,7 +770,7 @@ impl BlockStore for DiskStore {
             meta: BufWriter::with_capacity(64 << 10, meta),
             data_path,
             meta_path,
-            sha: Sha256::new(),
+            sha: ReplicaHash::new(),
             len: 0,
             partial: false,
             reserved_left: expected_len,
@@ -1023,7 +1023,7 @@ struct DiskWriter {
     meta: BufWriter<File>,
     data_path: PathBuf,
     meta_path: PathBuf,
-    sha: Sha256,
+    sha: ReplicaHash,
     len: u64,
     /// The last append ended mid-chunk: no more data may follow.
     partial: bool,
@@ -1113,17 +1113,30 @@ impl ReplicaWriter for DiskWriter {
         Ok(())
     }
 
+    fn sha256(&self) -> Option<[u8; 32]> {
+        self.sha.current()
+    }
+
+    fn defer_sha256(&mut self) {
+        self.sha.defer();
+    }
+
+    fn set_sha256(&mut self, sha256: [u8; 32]) {
+        self.sha.set(sha256);
+    }
+
     fn finalize(mut self: Box<Self>) -> Result<Replica> {
         let block = self.slot.block;
         let slot = self.slot.clone();
         let _io = slot.io.lock();
         self.check_live()?;
+        let sha256 = self.sha.finish(block)?;
         let io = DatanodeError::io;
         self.meta.flush().map_err(io(block, "write checksums"))?;
         let header = MetaHeader {
             flags: FLAG_FINALIZED,
             len: self.len,
-            sha256: self.sha.clone().finalize().into(),
+            sha256,
             ..MetaHeader::unfinalized(BYTES_PER_CHECKSUM)
         };
         let meta = self.meta.get_ref();

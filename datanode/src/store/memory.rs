@@ -3,8 +3,8 @@
 //! with a fixed capacity instead of a file system.
 
 use super::{
-    chunks_for, BlockRef, BlockStore, Replica, ReplicaReader, ReplicaState, ReplicaWriter,
-    VolumeReport, BYTES_PER_CHECKSUM,
+    chunks_for, BlockRef, BlockStore, Replica, ReplicaHash, ReplicaReader, ReplicaState,
+    ReplicaWriter, VolumeReport, BYTES_PER_CHECKSUM,
 };
 use crate::error::{DatanodeError, Result};
 use parking_lot::Mutex;
@@ -88,7 +88,7 @@ impl MemStore {
             block,
             writer,
             len,
-            sha,
+            sha: ReplicaHash::resumed(sha),
             partial: !len.is_multiple_of(BYTES_PER_CHECKSUM as u64),
             reserved_left: reserved,
             capacity: self.capacity,
@@ -295,7 +295,7 @@ struct MemWriter {
     writer: u64,
     /// Bytes written (the data itself is in the rbw slot).
     len: u64,
-    sha: Sha256,
+    sha: ReplicaHash,
     partial: bool,
     reserved_left: u64,
     capacity: u64,
@@ -369,11 +369,24 @@ impl ReplicaWriter for MemWriter {
         Ok(())
     }
 
+    fn sha256(&self) -> Option<[u8; 32]> {
+        self.sha.current()
+    }
+
+    fn defer_sha256(&mut self) {
+        self.sha.defer();
+    }
+
+    fn set_sha256(&mut self, sha256: [u8; 32]) {
+        self.sha.set(sha256);
+    }
+
     fn finalize(self: Box<Self>) -> Result<Replica> {
         let mut g = self.inner.lock();
         if !self.owns(&g) {
             return Err(self.cancelled());
         }
+        let sha256 = self.sha.finish(self.block)?;
         if let Some(r) = g.finalized.get(&self.block.id) {
             return Err(DatanodeError::AlreadyExists {
                 block: self.block,
@@ -388,7 +401,7 @@ impl ReplicaWriter for MemWriter {
                 block: self.block,
                 data: Arc::new(slot.data),
                 crcs: Arc::new(slot.crcs),
-                sha256: self.sha.clone().finalize().into(),
+                sha256,
             },
         );
         Ok(Replica {

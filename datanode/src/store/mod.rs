@@ -21,6 +21,7 @@ pub use memory::MemStore;
 
 use crate::error::{DatanodeError, Result};
 use md5::{Digest as _, Md5};
+use sha2::Sha256;
 use std::fmt;
 
 /// Bytes covered by one CRC32C. Fixed: the meta format and Hadoop's
@@ -181,11 +182,74 @@ pub trait ReplicaWriter: Send {
     /// The caller has verified the CRCs.
     fn append(&mut self, data: &[u8], crcs: &[u32]) -> Result<()>;
 
+    /// SHA-256 of the bytes appended so far (what `finalize` records), or
+    /// the one given with `set_sha256`; `None` after `defer_sha256` until
+    /// then.
+    fn sha256(&self) -> Option<[u8; 32]>;
+
+    /// Stops hashing appended data: the replica's SHA-256 is computed
+    /// elsewhere (by the first datanode of a write pipeline) and given with
+    /// `set_sha256` before `finalize`, which fails without it.
+    fn defer_sha256(&mut self);
+
+    /// The SHA-256 of the whole replica, computed elsewhere (see `defer_sha256`).
+    fn set_sha256(&mut self, sha256: [u8; 32]);
+
     /// Makes the replica durable and finalized (fsync, move out of rbw).
     fn finalize(self: Box<Self>) -> Result<Replica>;
 
     /// Gives up and removes the partial replica.
     fn abort(self: Box<Self>);
+}
+
+/// The SHA-256 a replica writer records at finalize: computed over the
+/// appended bytes, or handed over by whoever computed it (see
+/// [`ReplicaWriter::defer_sha256`]).
+pub(crate) enum ReplicaHash {
+    Computing(Sha256),
+    Given(Option<[u8; 32]>),
+}
+
+impl ReplicaHash {
+    pub(crate) fn new() -> Self {
+        ReplicaHash::Computing(Sha256::new())
+    }
+
+    /// Continues a hash over bytes already in the replica (recovery).
+    pub(crate) fn resumed(sha: Sha256) -> Self {
+        ReplicaHash::Computing(sha)
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        if let ReplicaHash::Computing(sha) = self {
+            sha.update(data);
+        }
+    }
+
+    pub(crate) fn current(&self) -> Option<[u8; 32]> {
+        match self {
+            ReplicaHash::Computing(sha) => Some(sha.clone().finalize().into()),
+            ReplicaHash::Given(d) => *d,
+        }
+    }
+
+    pub(crate) fn defer(&mut self) {
+        if let ReplicaHash::Computing(_) = self {
+            *self = ReplicaHash::Given(None);
+        }
+    }
+
+    pub(crate) fn set(&mut self, sha256: [u8; 32]) {
+        *self = ReplicaHash::Given(Some(sha256));
+    }
+
+    /// What finalize records; an error when it was deferred and never given.
+    pub(crate) fn finish(&self, block: BlockRef) -> Result<[u8; 32]> {
+        self.current().ok_or_else(|| DatanodeError::Protocol {
+            block,
+            msg: "no SHA-256 of the replica was given to finalize it".into(),
+        })
+    }
 }
 
 /// Reads one finalized replica.

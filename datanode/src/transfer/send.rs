@@ -102,6 +102,7 @@ fn produce(
             data: Bytes::from(data),
             checksums: crcs,
             last,
+            sha256: Bytes::new(),
         };
         if tx.blocking_send(p).is_err() || last {
             return Ok(());

@@ -9,6 +9,14 @@
 //!   and the downstream datanode acked it, with one status per node from here
 //!   down. The first failure is acked with the cause and ends the stream.
 //!
+//! The replica's SHA-256 is computed once per pipeline: the first datanode
+//! hashes the data and sends the digest downstream with the last packet
+//! (which it forwards only once its disk thread appended that packet), and
+//! the datanodes below record it instead of hashing again. Each of them
+//! still verifies every chunk against its CRC32C, so the bytes they store are
+//! the bytes that were hashed. A block of one packet is hashed by every node
+//! (the packet goes downstream with the header, before any digest exists).
+//!
 //! Errors in the header (unknown block, replica exists, no space) end the
 //! stream with a gRPC status instead; protocol violations (seqno/offset out of
 //! order) likewise.
@@ -21,7 +29,7 @@ use crate::store::{verify_chunks, BlockRef, Replica, ReplicaWriter, BYTES_PER_CH
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -31,8 +39,9 @@ use tusk_proto::{self as pb, AckStatus};
 pub(crate) type AckTx = mpsc::Sender<Result<pb::WriteAck, Status>>;
 
 /// Packets queued between the reader and the disk thread (and towards the
-/// downstream datanode): enough to keep both busy, bounded for memory.
-const QUEUE: usize = 64;
+/// downstream datanode): enough to keep both busy, bounded for memory
+/// (16 of the client's 256 KiB packets: 4 MiB each way).
+const QUEUE: usize = 16;
 /// How long the last ack waits for the namenode to acknowledge the
 /// incremental report of the new replica (so `complete` usually succeeds at
 /// once); the ack goes out anyway after that.
@@ -48,6 +57,11 @@ enum DiskMsg {
         data: Bytes,
         crcs: Vec<u32>,
         last: bool,
+        /// On the last packet when the upstream computed the SHA-256.
+        sha256: Option<[u8; 32]>,
+        /// On the last packet when this node hashes and has a downstream:
+        /// where the digest goes once the packet is appended.
+        digest_to: Option<oneshot::Sender<[u8; 32]>>,
     },
     /// The reader found a protocol violation at `seqno`.
     Fail { seqno: u64, err: DatanodeError },
@@ -141,7 +155,7 @@ pub(crate) async fn serve_write(
             store.create(block, expected)
         }
     };
-    let writer = match tokio::task::spawn_blocking(open).await {
+    let mut writer = match tokio::task::spawn_blocking(open).await {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {
             warn!(block_id = block.id, node = %node.uuid, "cannot receive {block}: {e}");
@@ -156,13 +170,21 @@ pub(crate) async fn serve_write(
             return;
         }
     };
-    debug!(block_id = block.id, node = %node.uuid, client = %header.client_name, downstream = header.targets.len(), recovery, "receiving {block}");
+    // With block tokens on, only another datanode may hand its digest down.
+    let hash_here = !(header.sha256_from_upstream && exempt);
+    if !hash_here {
+        writer.defer_sha256();
+    }
+    debug!(block_id = block.id, node = %node.uuid, client = %header.client_name, downstream = header.targets.len(), recovery, hash_here, "receiving {block}");
 
     let mut down = None;
     if let Some(next) = header.targets.first() {
         let mut fwd = first.clone();
         fwd.header = Some(pb::WriteHeader {
             targets: header.targets[1..].to_vec(),
+            // A last packet going out with the header goes before its
+            // digest exists (see the module comment).
+            sha256_from_upstream: !hash_here || !first.last,
             ..header.clone()
         });
         match connect(&node, &next.data_addr, fwd).await {
@@ -207,7 +229,7 @@ pub(crate) async fn serve_write(
     ));
     let start = if recovery { start } else { 0 };
     let mut reader = Box::pin(read_packets(
-        block, start, first, upstream, down_tx, disk_tx,
+        block, start, hash_here, first, upstream, down_tx, disk_tx,
     ));
     tokio::select! {
         _ = &mut reader => {
@@ -286,10 +308,12 @@ fn ack_failure(
 }
 
 /// Forwards and queues packets; the first must start at block offset `start`
-/// (0, or where a pipeline recovery resumes).
+/// (0, or where a pipeline recovery resumes). `hash_here`: this node
+/// computes the SHA-256 (else the last packet must carry it).
 async fn read_packets(
     block: BlockRef,
     start: u64,
+    hash_here: bool,
     first: pb::WritePacket,
     mut upstream: Streaming<pb::WritePacket>,
     mut down: Option<mpsc::Sender<pb::WritePacket>>,
@@ -313,25 +337,61 @@ async fn read_packets(
         } else {
             None
         };
-        if let Some(msg) = fail {
-            let _ = disk
-                .send(DiskMsg::Fail {
-                    seqno: pkt.seqno,
-                    err: DatanodeError::Protocol { block, msg },
-                })
+        let last = pkt.last;
+        let given = match (last && !hash_here).then(|| <[u8; 32]>::try_from(pkt.sha256.as_ref())) {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(_)) => {
+                return fail_packet(
+                    &disk,
+                    block,
+                    pkt.seqno,
+                    format!(
+                        "last packet {} carries {} bytes instead of the block's SHA-256 \
+                         (the header says the upstream datanode computes it)",
+                        pkt.seqno,
+                        pkt.sha256.len()
+                    ),
+                )
                 .await;
-            return;
+            }
+        };
+        if let Some(msg) = fail {
+            return fail_packet(&disk, block, pkt.seqno, msg).await;
         }
         seqno += 1;
         offset += pkt.data.len() as u64;
-        let last = pkt.last;
+        // The last packet goes downstream with this node's digest of the
+        // replica, known once the disk thread appended it.
+        let (digest_to, digest) = if last && hash_here && !forwarded && down.is_some() {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let msg = DiskMsg::Packet {
             seqno: pkt.seqno,
             offset: pkt.offset,
             data: pkt.data.clone(),
             crcs: pkt.checksums.clone(),
             last,
+            sha256: given,
+            digest_to,
         };
+        if let Some(rx) = digest {
+            // On failure the disk thread drops the sender and the
+            // responder acks the cause; nothing more goes downstream.
+            if disk.send(msg).await.is_err() {
+                return;
+            }
+            let Ok(d) = rx.await else { return };
+            pkt.sha256 = Bytes::copy_from_slice(&d);
+            if let Some(tx) = &down {
+                pkt.header = None;
+                let _ = tx.send(pkt).await;
+            }
+            return;
+        }
         if !forwarded {
             if let Some(tx) = &down {
                 pkt.header = None;
@@ -367,6 +427,17 @@ async fn read_packets(
     }
 }
 
+/// Hands a protocol violation at `seqno` to the disk thread (which aborts
+/// the replica; the responder ends the stream with the cause).
+async fn fail_packet(disk: &mpsc::Sender<DiskMsg>, block: BlockRef, seqno: u64, msg: String) {
+    let _ = disk
+        .send(DiskMsg::Fail {
+            seqno,
+            err: DatanodeError::Protocol { block, msg },
+        })
+        .await;
+}
+
 /// The blocking half: verify, write, finalize. Dropping the writer without
 /// finalizing (upstream went away) leaves the replica in rbw.
 fn disk_loop(
@@ -389,6 +460,8 @@ fn disk_loop(
                 data,
                 crcs,
                 last,
+                sha256,
+                digest_to,
             } => {
                 let res = verify_chunks(block, offset, &data, &crcs)
                     .and_then(|()| writer.append(&data, &crcs));
@@ -402,6 +475,12 @@ fn disk_loop(
                     return;
                 }
                 Metrics::add(&node.metrics.bytes_written, data.len() as u64);
+                if let (Some(tx), Some(d)) = (digest_to, writer.sha256()) {
+                    let _ = tx.send(d);
+                }
+                if let Some(d) = sha256 {
+                    writer.set_sha256(d);
+                }
                 if last {
                     let res = match writer.finalize() {
                         Ok(r) => Local::Done {
