@@ -37,15 +37,22 @@ async fn a_datanode_lost_mid_write_does_not_fail_the_write() -> anyhow::Result<(
     // Two whole blocks and part of the third, then a pipeline member goes.
     w.write(&bytes[..2 * MB + 700_000]).await?;
     let third = wait_third_block(&c, "/pr/f").await?;
-    // Replication 3 on three datanodes: every one is in the pipeline.
+    // Replication 3 on three datanodes: every one is in the pipeline. The
+    // victim goes once it holds part of the third block (the writer's
+    // packets are on their way when `write` returns).
     let victim = 1;
-    cluster.stop_datanode(victim).await?;
     let rbw = |d: &std::path::PathBuf| d.join(format!("current/rbw/blk_{}", third.block_id));
     let dirs = cluster.datanode_dirs(victim).to_vec();
-    assert!(
-        dirs.iter().any(|d| rbw(d).exists()),
-        "the stopped datanode holds part of the third block in rbw"
-    );
+    wait_for(
+        "the victim to hold part of the third block in rbw",
+        HEAL,
+        || async {
+            dirs.iter()
+                .any(|d| std::fs::metadata(rbw(d)).is_ok_and(|m| m.len() > 0))
+        },
+    )
+    .await?;
+    cluster.stop_datanode(victim).await?;
     w.write(&bytes[2 * MB + 700_000..]).await?;
     w.close().await?;
 
@@ -88,6 +95,15 @@ async fn a_datanode_lost_mid_write_does_not_fail_the_write() -> anyhow::Result<(
     .await?;
     let fsck = c.fsck("/pr", false).await?;
     assert!(fsck.is_healthy(), "{fsck:?}");
+    // Every replica, the recovered ones too, records its own data's SHA-256.
+    for b in c.block_locations("/pr/f").await? {
+        assert_eq!(
+            cluster.check_replicas(b.block_id)?.len(),
+            3,
+            "blk_{}",
+            b.block_id
+        );
+    }
     Ok(())
 }
 
