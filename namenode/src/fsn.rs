@@ -31,6 +31,23 @@ pub const BYTES_PER_CHECKSUM: u32 = 512;
 /// `tusk_client::packet::PACKET_SIZE`).
 pub const WRITE_PACKET_SIZE: u32 = 256 << 10;
 
+/// Children read per store scan when walking a subtree.
+const WALK_PAGE: usize = 1024;
+
+/// A walk of a subtree taken in steps ([`FsNamesystem::walk_step`]), so a
+/// long one can give the namesystem lock back between steps, as HDFS's
+/// content summary does every `dfs.content-summary.limit` entries. It keeps
+/// one listing cursor per directory still open (a few per level of depth),
+/// not the subtree. Between steps the namespace may change: a directory
+/// deleted meanwhile is skipped, one renamed is finished under its old
+/// path, and entries added or removed behind a cursor are missed or counted
+/// once, as in HDFS.
+pub struct SubtreeWalk {
+    /// Directories to list: id, path, name of the last child listed.
+    dirs: Vec<(u64, String, String)>,
+    access: Option<u32>,
+}
+
 /// The settings the namesystem uses (from `TuskConfig`).
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -469,8 +486,8 @@ impl FsNamesystem {
         }
     }
 
-    /// Visits a subtree (pre-order), checking `access` on every directory
-    /// when given. Children are read page by page from the store.
+    /// Visits `root` and every inode below it (see [`SubtreeWalk`]),
+    /// checking `access` on each directory before listing it.
     fn walk(
         &self,
         root: &Inode,
@@ -479,29 +496,74 @@ impl FsNamesystem {
         access: Option<u32>,
         visit: &mut dyn FnMut(&Inode, &str),
     ) -> NnResult<()> {
-        let mut stack = vec![(root.clone(), root_path.to_string())];
-        while let Some((inode, path)) = stack.pop() {
-            if inode.is_dir() {
-                if let Some(a) = access {
-                    permission::check(caller, &inode, &path, a)?;
-                }
-                let mut after = String::new();
-                loop {
-                    let (page, more) = self.ns.children(inode.id, &after, 1024)?;
-                    for (name, id) in &page {
-                        if let Some(child) = self.ns.inode(*id)? {
-                            stack.push((child, tpath::join(&path, name)));
-                        }
-                    }
-                    match page.last() {
-                        Some((n, _)) if more => after = n.clone(),
-                        _ => break,
-                    }
+        let mut w = self.walk_begin(root, root_path, caller, access, visit)?;
+        while !self.walk_step(&mut w, caller, usize::MAX, visit)? {}
+        Ok(())
+    }
+
+    /// Starts a [`SubtreeWalk`]: visits `root`, and lists nothing yet.
+    pub(crate) fn walk_begin(
+        &self,
+        root: &Inode,
+        root_path: &str,
+        caller: &Caller,
+        access: Option<u32>,
+        visit: &mut dyn FnMut(&Inode, &str),
+    ) -> NnResult<SubtreeWalk> {
+        let mut w = SubtreeWalk {
+            dirs: Vec::new(),
+            access,
+        };
+        if root.is_dir() {
+            if let Some(a) = access {
+                permission::check(caller, root, root_path, a)?;
+            }
+            w.dirs.push((root.id, root_path.to_string(), String::new()));
+        }
+        visit(root, root_path);
+        Ok(w)
+    }
+
+    /// Visits about `budget` more inodes of `w` (at least one page of a
+    /// directory listing when `budget` is 0). Returns whether the walk is
+    /// done.
+    pub(crate) fn walk_step(
+        &self,
+        w: &mut SubtreeWalk,
+        caller: &Caller,
+        budget: usize,
+        visit: &mut dyn FnMut(&Inode, &str),
+    ) -> NnResult<bool> {
+        let mut seen = 0usize;
+        while let Some((dir, path, after)) = w.dirs.last_mut() {
+            if seen >= budget.max(1) {
+                return Ok(false);
+            }
+            let (dir, path) = (*dir, path.clone());
+            // A directory deleted since the last step lists nothing.
+            let (page, more) = self.ns.children(dir, after, WALK_PAGE)?;
+            match page.last() {
+                Some((name, _)) if more => *after = name.clone(),
+                _ => {
+                    w.dirs.pop();
                 }
             }
-            visit(&inode, &path);
+            for (name, id) in &page {
+                seen += 1;
+                let Some(child) = self.ns.inode(*id)? else {
+                    continue;
+                };
+                let child_path = tpath::join(&path, name);
+                if child.is_dir() {
+                    if let Some(a) = w.access {
+                        permission::check(caller, &child, &child_path, a)?;
+                    }
+                    w.dirs.push((child.id, child_path.clone(), String::new()));
+                }
+                visit(&child, &child_path);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The file being written, checked against the caller's lease.
@@ -770,24 +832,39 @@ impl FsNamesystem {
         })
     }
 
-    /// `du`/`count` over a subtree (READ_EXECUTE on every directory).
+    /// `du`/`count` over a subtree (READ_EXECUTE on every directory), in
+    /// one go; [`crate::rpc::NamenodeState::content_summary`] walks in steps.
     pub fn content_summary(&self, caller: &Caller, path: &str) -> NnResult<ContentSummary> {
+        let (mut w, mut s) = self.content_summary_begin(caller, path)?;
+        while !self.content_summary_step(&mut w, caller, &mut s, usize::MAX)? {}
+        Ok(s)
+    }
+
+    /// Starts a content summary of `path`.
+    pub fn content_summary_begin(
+        &self,
+        caller: &Caller,
+        path: &str,
+    ) -> NnResult<(SubtreeWalk, ContentSummary)> {
         let ip = self.resolve(path)?;
         ip.check_traverse(caller)?;
         let root = ip.last().ok_or_else(|| ip.not_found())?;
         let mut s = ContentSummary::default();
-        self.walk(root, path, caller, Some(READ | EXECUTE), &mut |i, _| {
-            if i.is_dir() {
-                s.directory_count += 1;
-            } else {
-                s.file_count += 1;
-                s.length = s.length.saturating_add(i.length);
-                s.space_consumed = s
-                    .space_consumed
-                    .saturating_add(i.length.saturating_mul(i.replication as u64));
-            }
+        let w = self.walk_begin(root, path, caller, Some(READ | EXECUTE), &mut |i, _| {
+            s.add(i)
         })?;
-        Ok(s)
+        Ok((w, s))
+    }
+
+    /// Counts about `budget` more inodes into `s`; true when done.
+    pub fn content_summary_step(
+        &self,
+        w: &mut SubtreeWalk,
+        caller: &Caller,
+        s: &mut ContentSummary,
+        budget: usize,
+    ) -> NnResult<bool> {
+        self.walk_step(w, caller, budget, &mut |i, _| s.add(i))
     }
 
     /// The recorded whole-file SHA-256 (empty if unknown) and length.

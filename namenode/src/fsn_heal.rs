@@ -532,78 +532,133 @@ impl FsNamesystem {
 
     /// `fsck PATH`: every file below `path` with its blocks' health (only
     /// the unhealthy files unless `all_files`), and HDFS's summary.
-    /// Superuser only.
+    /// Superuser only. In one go; [`crate::rpc::NamenodeState::fsck`]
+    /// walks in steps.
     pub fn fsck(&self, caller: &Caller, path: &str, all_files: bool) -> NnResult<FsckReport> {
+        let mut w = self.fsck_begin(caller, path, all_files)?;
+        while !self.fsck_step(&mut w, caller, usize::MAX)? {}
+        Ok(w.finish())
+    }
+
+    /// Starts an fsck of `path` (see [`SubtreeWalk`]).
+    pub fn fsck_begin(&self, caller: &Caller, path: &str, all_files: bool) -> NnResult<FsckWalk> {
         check_superuser(caller, &format!("run fsck on {path}"))?;
         let ip = self.resolve(path)?;
         let root = ip.last().cloned().ok_or_else(|| ip.not_found())?;
-        let nodes = self.node_views();
+        let cx = self.fsck_context(all_files);
+        let mut report = FsckReport {
+            default_replication: self.cfg.default_replication,
+            datanodes: self.dns.live_count() as u64,
+            racks: cx.racks as u64,
+            ..FsckReport::default()
+        };
+        let walk = self.walk_begin(&root, path, caller, None, &mut |i, p| {
+            self.fsck_visit(&cx, &mut report, i, p)
+        })?;
+        Ok(FsckWalk {
+            walk,
+            report,
+            all_files,
+        })
+    }
+
+    /// Checks about `budget` more inodes; true when done.
+    pub fn fsck_step(&self, w: &mut FsckWalk, caller: &Caller, budget: usize) -> NnResult<bool> {
+        // The datanodes as they are now: they may have changed since the
+        // last step.
+        let cx = self.fsck_context(w.all_files);
+        let report = &mut w.report;
+        self.walk_step(&mut w.walk, caller, budget, &mut |i, p| {
+            self.fsck_visit(&cx, report, i, p)
+        })
+    }
+
+    fn fsck_context(&self, all_files: bool) -> FsckContext {
         let racks: HashSet<&str> = self
             .dns
             .iter()
             .filter(|n| n.live)
             .map(|n| n.id.rack.as_str())
             .collect();
-        let mut r = FsckReport {
-            default_replication: self.cfg.default_replication,
-            datanodes: self.dns.live_count() as u64,
-            racks: racks.len() as u64,
-            ..FsckReport::default()
-        };
-        let mut files = Vec::new();
-        self.walk(&root, path, caller, None, &mut |i, p| {
-            if i.is_dir() {
-                r.total_dirs += 1;
-                return;
-            }
-            r.total_files += 1;
-            r.total_size = r.total_size.saturating_add(i.length);
-            let blocks: Vec<FsckBlock> = i
-                .blocks
-                .iter()
-                .map(|b| self.fsck_block(*b, &nodes, racks.len()))
-                .collect();
-            let mut healthy = true;
-            for b in &blocks {
-                r.total_blocks += 1;
-                r.total_replicas += b.locations.len() as u64;
-                if !b.locations.is_empty() {
-                    r.minimally_replicated += 1;
-                }
-                match b.health {
-                    BlockHealth::UnderReplicated => {
-                        r.under_replicated += 1;
-                        healthy = false;
-                    }
-                    BlockHealth::Corrupt => {
-                        r.corrupt_blocks += 1;
-                        r.missing_size = r.missing_size.saturating_add(b.block.num_bytes);
-                        healthy = false;
-                    }
-                    BlockHealth::Missing => {
-                        r.missing_blocks += 1;
-                        r.missing_size = r.missing_size.saturating_add(b.block.num_bytes);
-                        healthy = false;
-                    }
-                    BlockHealth::Ok | BlockHealth::UnderConstruction => {}
-                }
-                r.over_replicated += u64::from(b.over_replicated);
-                r.mis_replicated += u64::from(b.mis_replicated);
-            }
-            if all_files || !healthy {
-                files.push(FsckFile {
-                    path: p.to_string(),
-                    length: i.length,
-                    replication: i.replication,
-                    under_construction: i.under_construction(),
-                    blocks,
-                });
-            }
-        })?;
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        r.files = files;
-        Ok(r)
+        FsckContext {
+            nodes: self.node_views(),
+            racks: racks.len(),
+            all_files,
+        }
     }
+
+    /// Adds one inode to the report.
+    fn fsck_visit(&self, cx: &FsckContext, r: &mut FsckReport, i: &Inode, p: &str) {
+        if i.is_dir() {
+            r.total_dirs += 1;
+            return;
+        }
+        r.total_files += 1;
+        r.total_size = r.total_size.saturating_add(i.length);
+        let blocks: Vec<FsckBlock> = i
+            .blocks
+            .iter()
+            .map(|b| self.fsck_block(*b, &cx.nodes, cx.racks))
+            .collect();
+        let mut healthy = true;
+        for b in &blocks {
+            r.total_blocks += 1;
+            r.total_replicas += b.locations.len() as u64;
+            if !b.locations.is_empty() {
+                r.minimally_replicated += 1;
+            }
+            match b.health {
+                BlockHealth::UnderReplicated => {
+                    r.under_replicated += 1;
+                    healthy = false;
+                }
+                BlockHealth::Corrupt => {
+                    r.corrupt_blocks += 1;
+                    r.missing_size = r.missing_size.saturating_add(b.block.num_bytes);
+                    healthy = false;
+                }
+                BlockHealth::Missing => {
+                    r.missing_blocks += 1;
+                    r.missing_size = r.missing_size.saturating_add(b.block.num_bytes);
+                    healthy = false;
+                }
+                BlockHealth::Ok | BlockHealth::UnderConstruction => {}
+            }
+            r.over_replicated += u64::from(b.over_replicated);
+            r.mis_replicated += u64::from(b.mis_replicated);
+        }
+        if cx.all_files || !healthy {
+            r.files.push(FsckFile {
+                path: p.to_string(),
+                length: i.length,
+                replication: i.replication,
+                under_construction: i.under_construction(),
+                blocks,
+            });
+        }
+    }
+}
+
+/// An fsck taken in steps ([`FsNamesystem::fsck_step`]).
+pub struct FsckWalk {
+    walk: SubtreeWalk,
+    report: FsckReport,
+    all_files: bool,
+}
+
+impl FsckWalk {
+    /// The report, files in path order.
+    pub fn finish(mut self) -> FsckReport {
+        self.report.files.sort_by(|a, b| a.path.cmp(&b.path));
+        self.report
+    }
+}
+
+/// What checking a file's blocks needs from the namesystem.
+struct FsckContext {
+    nodes: HashMap<String, NodeView>,
+    racks: usize,
+    all_files: bool,
 }
 
 #[cfg(test)]
@@ -777,6 +832,20 @@ mod tests {
         let r = f.fsck(&root(), "/d", true).unwrap();
         assert_eq!(r.corrupt_blocks, 1);
         assert_eq!(r.files[0].path, "/d/ok");
+        // In steps (as the RPC runs it, giving the lock back in between):
+        // the same report.
+        for p in ["/d/sub/a", "/d/sub/b", "/d/z"] {
+            file(&mut f, p, &["dn0", "dn1"]);
+        }
+        let whole = f.fsck(&root(), "/d", true).unwrap();
+        assert_eq!((whole.total_files, whole.total_dirs), (4, 2));
+        let mut w = f.fsck_begin(&root(), "/d", true).unwrap();
+        let mut steps = 1;
+        while !f.fsck_step(&mut w, &root(), 1).unwrap() {
+            steps += 1;
+        }
+        assert!(steps >= 2, "{steps} steps");
+        assert_eq!(w.finish(), whole);
         assert_eq!(r.files[0].blocks[0].health, BlockHealth::Corrupt);
         // All-corrupt blocks are not deleted (nothing to replace them from).
         assert_eq!(f.compute_replication_work(t0).deletions, 0);

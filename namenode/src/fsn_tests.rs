@@ -710,6 +710,67 @@ fn content_summary_and_replication() {
 }
 
 #[test]
+fn a_content_summary_in_steps_counts_the_same_and_survives_changes_between_steps() {
+    let (mut f, _) = new_fsn();
+    let r = root();
+    // /w/d<d>/e<e> holding 10d + e empty files each: 40d + 6 per d.
+    for d in 0..6 {
+        for e in 0..4 {
+            f.mkdirs(&r, &format!("/w/d{d}/e{e}"), 0o755, true).unwrap();
+            for i in 0..(d * 10 + e) {
+                touch(&mut f, &r, &format!("/w/d{d}/e{e}/f{i}"));
+            }
+        }
+    }
+    let whole = f.content_summary(&r, "/w").unwrap();
+    assert_eq!(
+        (whole.directory_count, whole.file_count),
+        (1 + 6 + 24, (0..6).map(|d| 40 * d + 6).sum::<u64>())
+    );
+    for budget in [0, 1, 7, 100, 5000] {
+        let (mut w, mut s) = f.content_summary_begin(&r, "/w").unwrap();
+        let mut steps = 1;
+        while !f.content_summary_step(&mut w, &r, &mut s, budget).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(s, whole, "budget {budget}");
+        // A step ends after the directory page that reaches its budget.
+        let enough = match budget {
+            0 | 1 => steps >= 30, // one per directory (31)
+            7 => steps >= 15,
+            100 => steps >= 2,
+            _ => steps == 1,
+        };
+        assert!(enough, "budget {budget}: {steps} steps");
+    }
+
+    // Between steps (where the RPC gives the lock back) directories go: one
+    // whose entries were not listed yet is skipped, nothing fails.
+    let (mut w, mut s) = f.content_summary_begin(&r, "/w").unwrap();
+    assert!(!f.content_summary_step(&mut w, &r, &mut s, 1).unwrap());
+    assert_eq!((s.directory_count, s.file_count), (7, 0), "/w and its page");
+    assert!(f.delete(&r, "/w/d5", true).unwrap());
+    assert!(f.delete(&r, "/w/d0", true).unwrap());
+    f.mkdirs(&r, "/w/d9", 0o755, true).unwrap();
+    while !f.content_summary_step(&mut w, &r, &mut s, 1).unwrap() {}
+    assert_eq!(s.directory_count, whole.directory_count - 8);
+    assert_eq!(s.file_count, whole.file_count - 6 - 206);
+
+    // Permissions are still checked on every directory reached.
+    f.set_permission(&r, "/w/d3/e2", 0o700).unwrap();
+    let bob = user("bob", &["users"]);
+    let (mut w, mut s) = f.content_summary_begin(&bob, "/w").unwrap();
+    let e = loop {
+        match f.content_summary_step(&mut w, &bob, &mut s, 1) {
+            Ok(true) => panic!("walked into /w/d3/e2"),
+            Ok(false) => {}
+            Err(e) => break e,
+        }
+    };
+    assert!(e.to_string().contains("/w/d3/e2"), "{e}");
+}
+
+#[test]
 fn absurd_lengths_do_not_panic() {
     let (mut f, _) = new_fsn();
     let r = root();

@@ -9,7 +9,9 @@ use crate::error::{NnError, NnResult};
 use crate::fsn::{AddBlockArgs, CreateArgs, FsNamesystem, BYTES_PER_CHECKSUM, WRITE_PACKET_SIZE};
 use crate::metrics::Metrics;
 use crate::permission::Caller;
+use crate::quota::DirQuota;
 use crate::sync::GroupCommit;
+use crate::types::{ContentSummary, FsckReport};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -195,7 +197,46 @@ impl NamenodeState {
     pub fn read<T>(&self, f: impl FnOnce(&FsNamesystem) -> T) -> T {
         f(&self.fsn.read())
     }
+
+    /// `du`/`count` of `path`, with its quotas. The walk holds the read
+    /// lock for [`SUMMARY_STEP`] inodes at a time, so writers get in
+    /// between steps however big the subtree. It blocks for as long as the
+    /// walk takes: call it from `spawn_blocking`, not an async worker.
+    pub fn content_summary(
+        &self,
+        caller: &Caller,
+        path: &str,
+    ) -> NnResult<(ContentSummary, Option<DirQuota>)> {
+        let (mut walk, mut sum, quota) = {
+            let f = self.fsn.read();
+            let (w, s) = f.content_summary_begin(caller, path)?;
+            (w, s, f.quota_of(caller, path)?)
+        };
+        while !self
+            .fsn
+            .read()
+            .content_summary_step(&mut walk, caller, &mut sum, SUMMARY_STEP)?
+        {
+            std::thread::yield_now();
+        }
+        Ok((sum, quota))
+    }
+
+    /// `fsck PATH`, walking in steps like [`Self::content_summary`] (and
+    /// blocking like it).
+    pub fn fsck(&self, caller: &Caller, path: &str, all_files: bool) -> NnResult<FsckReport> {
+        let mut walk = self.fsn.read().fsck_begin(caller, path, all_files)?;
+        while !self.fsn.read().fsck_step(&mut walk, caller, SUMMARY_STEP)? {
+            std::thread::yield_now();
+        }
+        Ok(walk.finish())
+    }
 }
+
+/// Inodes a content summary or fsck visits per hold of the namesystem's
+/// read lock (HDFS's `dfs.content-summary.limit` is 5000): a few
+/// milliseconds.
+pub const SUMMARY_STEP: usize = 5000;
 
 /// The user [`NamenodeState::authenticate`] found, put in the request's
 /// extensions by the interceptor of [`serve`] so handlers do not verify
@@ -489,13 +530,12 @@ impl ClientProtocol for ClientService {
         &self,
         req: Request<pb::GetContentSummaryRequest>,
     ) -> R<pb::GetContentSummaryResponse> {
-        let s = &self.0;
+        let s = self.0.clone();
         let caller = s.caller(&req)?;
-        let path = &req.get_ref().path;
-        let (c, q) = s.read(|f| {
-            let c = f.content_summary(&caller, path)?;
-            Ok::<_, crate::error::NnError>((c, f.quota_of(&caller, path)?))
-        })?;
+        let path = req.into_inner().path;
+        let (c, q) = tokio::task::spawn_blocking(move || s.content_summary(&caller, &path))
+            .await
+            .map_err(|e| Status::internal(format!("content summary: {e}")))??;
         Ok(Response::new(pb::GetContentSummaryResponse {
             length: c.length,
             file_count: c.file_count,
@@ -614,10 +654,12 @@ impl ClientProtocol for ClientService {
     }
 
     async fn fsck(&self, req: Request<pb::FsckRequest>) -> R<pb::FsckResponse> {
-        let s = &self.0;
+        let s = self.0.clone();
         let caller = s.caller(&req)?;
-        let r = req.get_ref();
-        let report = s.read(|f| f.fsck(&caller, &r.path, r.all_files))?;
+        let r = req.into_inner();
+        let report = tokio::task::spawn_blocking(move || s.fsck(&caller, &r.path, r.all_files))
+            .await
+            .map_err(|e| Status::internal(format!("fsck: {e}")))??;
         Ok(Response::new(fsck_to(&report)))
     }
 

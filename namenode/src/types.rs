@@ -160,6 +160,21 @@ pub struct ContentSummary {
     pub space_consumed: u64,
 }
 
+impl ContentSummary {
+    /// Counts one inode.
+    pub fn add(&mut self, i: &Inode) {
+        if i.is_dir() {
+            self.directory_count += 1;
+        } else {
+            self.file_count += 1;
+            self.length = self.length.saturating_add(i.length);
+            self.space_consumed = self
+                .space_consumed
+                .saturating_add(i.length.saturating_mul(i.replication as u64));
+        }
+    }
+}
+
 /// Usage of one storage directory of a datanode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StorageStats {

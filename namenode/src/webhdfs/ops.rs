@@ -23,8 +23,8 @@ pub(super) async fn run(ctx: &Ctx, op: &str) -> WResult {
         "GETFILESTATUS" => get_file_status(ctx),
         "LISTSTATUS" => list_status(ctx),
         "LISTSTATUS_BATCH" => list_status_batch(ctx),
-        "GETCONTENTSUMMARY" => content_summary(ctx, false),
-        "GETQUOTAUSAGE" => content_summary(ctx, true),
+        "GETCONTENTSUMMARY" => content_summary(ctx, false).await,
+        "GETQUOTAUSAGE" => content_summary(ctx, true).await,
         "GETHOMEDIRECTORY" => Ok(json_ok(json::path(&home(ctx)))),
         "GETTRASHROOT" => Ok(json_ok(json::path(&format!("{}/.Trash", home(ctx))))),
         "GETSERVERDEFAULTS" => Ok(server_defaults(ctx)),
@@ -159,13 +159,11 @@ fn list_status_batch(ctx: &Ctx) -> WResult {
 
 /// GETCONTENTSUMMARY, or GETQUOTAUSAGE (the same walk, plus the
 /// directory's quotas when it has any).
-fn content_summary(ctx: &Ctx, quota_usage: bool) -> WResult {
-    let (c, q) = ctx
-        .s
-        .read(|f| {
-            let c = f.content_summary(&ctx.caller, &ctx.path)?;
-            Ok::<_, NnError>((c, f.quota_of(&ctx.caller, &ctx.path)?))
-        })
+async fn content_summary(ctx: &Ctx, quota_usage: bool) -> WResult {
+    let (s, caller, path) = (ctx.s.clone(), ctx.caller.clone(), ctx.path.clone());
+    let (c, q) = tokio::task::spawn_blocking(move || s.content_summary(&caller, &path))
+        .await
+        .map_err(|e| RemoteException::internal(format!("content summary: {e}")))?
         .map_err(nn_error)?;
     let q = q.map(|q| (q.ns_quota, q.ds_quota));
     Ok(json_ok(if quota_usage {
