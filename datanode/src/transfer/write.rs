@@ -337,6 +337,9 @@ async fn read_packets(
         } else {
             None
         };
+        if let Some(msg) = fail {
+            return fail_packet(&disk, block, pkt.seqno, msg).await;
+        }
         let last = pkt.last;
         let given = match (last && !hash_here).then(|| <[u8; 32]>::try_from(pkt.sha256.as_ref())) {
             None => None,
@@ -356,9 +359,6 @@ async fn read_packets(
                 .await;
             }
         };
-        if let Some(msg) = fail {
-            return fail_packet(&disk, block, pkt.seqno, msg).await;
-        }
         seqno += 1;
         offset += pkt.data.len() as u64;
         // The last packet goes downstream with this node's digest of the
