@@ -447,8 +447,9 @@ async fn set_quota(ctx: &Ctx) -> WResult {
         .params
         .i64("storagespacequota")?
         .unwrap_or(QUOTA_DONT_SET);
+    let (caller, path) = (ctx.caller.clone(), ctx.path.clone());
     ctx.s
-        .mutate(|f| f.set_quota(&ctx.caller, &ctx.path, ns, ds))
+        .mutate_blocking(move |f| f.set_quota(&caller, &path, ns, ds))
         .await
         .map_err(nn_error)?;
     Ok(empty_ok())
@@ -505,11 +506,15 @@ async fn delete(ctx: &Ctx) -> WResult {
     if ctx.path == "/" {
         return Ok(json_ok(json::boolean(false)));
     }
-    let deleted = ctx
-        .s
-        .mutate(|f| f.delete(&ctx.caller, &ctx.path, recursive))
-        .await
-        .map_err(nn_error)?;
+    let (caller, path) = (ctx.caller.clone(), ctx.path.clone());
+    let deleted = if recursive {
+        ctx.s
+            .mutate_blocking(move |f| f.delete(&caller, &path, true))
+            .await
+    } else {
+        ctx.s.mutate(|f| f.delete(&caller, &path, false)).await
+    }
+    .map_err(nn_error)?;
     Ok(json_ok(json::boolean(deleted)))
 }
 
