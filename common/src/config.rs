@@ -139,6 +139,12 @@ pub struct NamenodeConfig {
     /// `dfs.namenode.replication.max-streams`, 2); bounds the work handed
     /// to one node per heartbeat so re-replication does not swamp it.
     pub max_replication_streams: u32,
+    /// Inodes a recursive delete removes in one step while holding the
+    /// namesystem lock (HDFS: `dfs.namenode.block.deletion.increment`,
+    /// 1000 blocks). A bigger tree is detached from the namespace at once
+    /// and its inodes and blocks are removed in the background, this many
+    /// per step.
+    pub deletion_increment: u32,
 }
 
 impl Default for NamenodeConfig {
@@ -161,6 +167,7 @@ impl Default for NamenodeConfig {
             replication_interval: Dur(Duration::from_secs(3)),
             pending_replication_timeout: Dur(Duration::from_secs(300)),
             max_replication_streams: 2,
+            deletion_increment: 5000,
         }
     }
 }

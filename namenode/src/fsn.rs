@@ -68,6 +68,8 @@ pub struct CoreConfig {
     pub lease_soft_limit: Duration,
     /// After it, the namenode recovers a silent writer's file itself.
     pub lease_hard_limit: Duration,
+    /// Inodes a delete removes per hold of the lock (see `fsn_delete.rs`).
+    pub deletion_increment: usize,
 }
 
 impl CoreConfig {
@@ -90,6 +92,7 @@ impl CoreConfig {
             pending_replication_timeout: cfg.namenode.pending_replication_timeout.0,
             lease_soft_limit: cfg.namenode.lease_soft_limit.0,
             lease_hard_limit: cfg.namenode.lease_hard_limit.0,
+            deletion_increment: cfg.namenode.deletion_increment.max(1) as usize,
         }
     }
 }
@@ -222,6 +225,8 @@ pub struct FsNamesystem {
     /// recorded in the store: applied when they register, so a namenode
     /// restart does not end a decommission.
     admin: HashMap<String, AdminState>,
+    /// A delete detached a tree that is not purged yet (`fsn_delete.rs`).
+    detached_pending: bool,
 }
 
 /// Sum of the blocks' lengths (saturating: lengths come from clients).
@@ -283,6 +288,10 @@ impl FsNamesystem {
             None => bad += 1,
         })?;
         let admin: HashMap<String, AdminState> = ns.admin_states()?.into_iter().collect();
+        let detached_pending = !ns
+            .children(crate::namespace::DETACHED_ID, "", 1)?
+            .0
+            .is_empty();
         let mut leases = Leases::new();
         ns.scan_ids(b'u', &mut |id, v| {
             leases.add(&String::from_utf8_lossy(v), id, now);
@@ -316,6 +325,7 @@ impl FsNamesystem {
             recovering: HashMap::new(),
             admin,
             cfg,
+            detached_pending,
         };
         fsn.update_safemode(now);
         Ok(fsn)
@@ -357,6 +367,11 @@ impl FsNamesystem {
 
     pub fn datanodes(&self) -> &DatanodeManager {
         &self.dns
+    }
+
+    /// The namespace store's view (for tests and tools).
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
     }
 
     pub fn leases(&self) -> &Leases {
@@ -486,21 +501,6 @@ impl FsNamesystem {
         }
     }
 
-    /// Visits `root` and every inode below it (see [`SubtreeWalk`]),
-    /// checking `access` on each directory before listing it.
-    fn walk(
-        &self,
-        root: &Inode,
-        root_path: &str,
-        caller: &Caller,
-        access: Option<u32>,
-        visit: &mut dyn FnMut(&Inode, &str),
-    ) -> NnResult<()> {
-        let mut w = self.walk_begin(root, root_path, caller, access, visit)?;
-        while !self.walk_step(&mut w, caller, usize::MAX, visit)? {}
-        Ok(())
-    }
-
     /// Starts a [`SubtreeWalk`]: visits `root`, and lists nothing yet.
     pub(crate) fn walk_begin(
         &self,
@@ -596,6 +596,11 @@ impl FsNamesystem {
         };
         if !inode.is_file() {
             return Err(NnError::NotAFile(path.to_string()));
+        }
+        if file_id != 0 && !self.reachable(&inode)? {
+            return Err(NnError::NotFound(format!(
+                "File does not exist: {path} (inode {file_id}): it was deleted"
+            )));
         }
         Ok(inode)
     }
@@ -1458,51 +1463,6 @@ impl FsNamesystem {
         self.ns.commit(txn)
     }
 
-    /// Deletes a path; false when it did not exist.
-    pub fn delete(&mut self, caller: &Caller, path: &str, recursive: bool) -> NnResult<bool> {
-        let ip = self.resolve(path)?;
-        if ip.comps.is_empty() {
-            return Err(NnError::InvalidArgument(
-                "Cannot delete the root directory /".into(),
-            ));
-        }
-        ip.check_traverse(caller)?;
-        let Some(node) = ip.last().cloned() else {
-            return Ok(false);
-        };
-        self.check_safemode(&format!("Cannot delete {path}"))?;
-        let parent = ip.inodes[ip.comps.len() - 1].clone();
-        let parent_path = ip.prefix(ip.comps.len() - 1);
-        permission::check(caller, &parent, &parent_path, WRITE | EXECUTE)?;
-        permission::check_sticky(caller, &parent, &parent_path, &node, path)?;
-        let mut doomed = Vec::new();
-        if node.is_dir() && node.children_num > 0 {
-            if !recursive {
-                return Err(NnError::NotEmpty(path.to_string()));
-            }
-            self.walk(
-                &node,
-                path,
-                caller,
-                Some(READ | WRITE | EXECUTE),
-                &mut |i, _| doomed.push(i.clone()),
-            )?;
-        } else {
-            doomed.push(node);
-        }
-        let mut txn = Txn::default();
-        for i in &doomed {
-            self.drop_inode(i, &mut txn);
-        }
-        let mut parent = parent;
-        parent.children_num = parent.children_num.saturating_sub(1);
-        parent.mtime_ms = now_ms();
-        txn.put_inode(&parent);
-        self.ns.commit(txn)?;
-        tracing::debug!(path, inodes = doomed.len(), "deleted");
-        Ok(true)
-    }
-
     fn existing_for_attr(&self, caller: &Caller, path: &str, what: &str) -> NnResult<Inode> {
         let ip = self.resolve(path)?;
         ip.check_traverse(caller)?;
@@ -1844,9 +1804,16 @@ mod heal;
 #[path = "fsn_quota.rs"]
 pub mod quota_ops;
 
+#[path = "fsn_delete.rs"]
+mod delete;
+
 #[path = "fsn_lease.rs"]
 pub mod lease;
 
 #[cfg(test)]
 #[path = "fsn_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fsn_delete_tests.rs"]
+mod delete_tests;

@@ -5,7 +5,7 @@ use crate::store::MemStore;
 
 const DN_SPACE: u64 = 1 << 40;
 
-fn core() -> CoreConfig {
+pub(super) fn core() -> CoreConfig {
     CoreConfig {
         superuser: "root".into(),
         supergroup: "supergroup".into(),
@@ -16,20 +16,20 @@ fn core() -> CoreConfig {
     }
 }
 
-fn open_with(store: Arc<MemStore>, topo: &str) -> FsNamesystem {
+pub(super) fn open_with(store: Arc<MemStore>, topo: &str) -> FsNamesystem {
     FsNamesystem::open(store, core(), Topology::parse(topo), Instant::now()).unwrap()
 }
 
-fn new_fsn() -> (FsNamesystem, Arc<MemStore>) {
+pub(super) fn new_fsn() -> (FsNamesystem, Arc<MemStore>) {
     let store = Arc::new(MemStore::new());
     (open_with(store.clone(), ""), store)
 }
 
-fn root() -> Caller {
+pub(super) fn root() -> Caller {
     Caller::new("root", vec![], "root", "supergroup")
 }
 
-fn user(name: &str, groups: &[&str]) -> Caller {
+pub(super) fn user(name: &str, groups: &[&str]) -> Caller {
     Caller::new(
         name,
         groups.iter().map(|g| g.to_string()).collect(),
@@ -38,7 +38,7 @@ fn user(name: &str, groups: &[&str]) -> Caller {
     )
 }
 
-fn create_args<'a>(path: &'a str, client: &'a str) -> CreateArgs<'a> {
+pub(super) fn create_args<'a>(path: &'a str, client: &'a str) -> CreateArgs<'a> {
     CreateArgs {
         path,
         permission: 0o644,
@@ -50,13 +50,13 @@ fn create_args<'a>(path: &'a str, client: &'a str) -> CreateArgs<'a> {
     }
 }
 
-fn touch(f: &mut FsNamesystem, c: &Caller, path: &str) {
+pub(super) fn touch(f: &mut FsNamesystem, c: &Caller, path: &str) {
     f.create(c, &create_args(path, "touch"), Instant::now())
         .unwrap();
     assert!(f.complete(path, "touch", 0, None, b"").unwrap());
 }
 
-fn add_datanodes(f: &mut FsNamesystem, n: usize) -> Vec<String> {
+pub(super) fn add_datanodes(f: &mut FsNamesystem, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let uuid = format!("dn{i}");
@@ -80,11 +80,11 @@ fn add_datanodes(f: &mut FsNamesystem, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn names(l: &Listing) -> Vec<String> {
+pub(super) fn names(l: &Listing) -> Vec<String> {
     l.entries.iter().map(|e| e.name.clone()).collect()
 }
 
-fn add_block(
+pub(super) fn add_block(
     f: &mut FsNamesystem,
     path: &str,
     client: &str,
@@ -804,10 +804,10 @@ fn absurd_lengths_do_not_panic() {
 
 // ------------------------------------------------------------ quotas
 
-const MB: u64 = 1 << 20;
+pub(super) const MB: u64 = 1 << 20;
 
 /// The cached usage of a quota directory agrees with a fresh walk.
-fn quota_usage(f: &FsNamesystem, path: &str) -> (u64, u64) {
+pub(super) fn quota_usage(f: &FsNamesystem, path: &str) -> (u64, u64) {
     let q = f.quota_of(&root(), path).unwrap().expect("a quota dir");
     let ip = f.resolve(path).unwrap();
     let walked = crate::quota::subtree_usage(&f.ns, ip.last().unwrap()).unwrap();
@@ -816,7 +816,7 @@ fn quota_usage(f: &FsNamesystem, path: &str) -> (u64, u64) {
 }
 
 /// Writes a closed file of `len` bytes in one block (replication `repl`).
-fn write_file(f: &mut FsNamesystem, path: &str, repl: u32, len: u64) -> NnResult<()> {
+pub(super) fn write_file(f: &mut FsNamesystem, path: &str, repl: u32, len: u64) -> NnResult<()> {
     let a = CreateArgs {
         replication: repl,
         ..create_args(path, "w")

@@ -78,6 +78,11 @@ impl Leases {
         self.holder_of.get(&inode).map(|s| s.as_str())
     }
 
+    /// Every file under a lease.
+    pub fn files(&self) -> impl Iterator<Item = u64> + '_ {
+        self.holder_of.keys().copied()
+    }
+
     pub fn len(&self) -> usize {
         self.holder_of.len()
     }

@@ -97,6 +97,8 @@ pub struct NamenodeHandle {
     http: JoinHandle<()>,
     monitor: JoinHandle<()>,
     replication: JoinHandle<()>,
+    /// Removes the trees big deletes detached.
+    purger: JoinHandle<()>,
     /// Block key rotation.
     block_keys: JoinHandle<()>,
     /// Shared state; dropped before the store is closed.
@@ -229,6 +231,11 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         nn.replication_interval.0,
         shutdown_rx.clone(),
     ));
+    let purger = tokio::spawn(run_purger(
+        state.clone(),
+        nn.deletion_increment.max(1) as usize,
+        shutdown_rx.clone(),
+    ));
     let rpc = {
         let (st, rx, limits) = (state.clone(), shutdown_rx.clone(), cfg.limits.clone());
         tokio::spawn(async move {
@@ -254,6 +261,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         http,
         monitor,
         replication,
+        purger,
         block_keys,
         state,
         store,
@@ -339,6 +347,43 @@ async fn run_replication_monitor(
     }
 }
 
+/// How often the purge worker looks for detached trees when idle.
+const PURGE_POLL: Duration = Duration::from_millis(100);
+
+/// The purge worker: while deleted trees wait (see `fsn_delete.rs`),
+/// removes `step` inodes at a time on a blocking thread, each step one
+/// hold of the write lock, so other operations get in between steps.
+async fn run_purger(state: Arc<NamenodeState>, step: usize, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PURGE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        while state.read(|f| f.purge_pending()) && !*shutdown.borrow() {
+            let s = state.clone();
+            let t0 = Instant::now();
+            let r = tokio::task::spawn_blocking(move || s.fsn.write().purge_detached(step)).await;
+            match r {
+                Ok(Ok(0)) => break,
+                // Rest as long as the step took: the purge takes at most
+                // about half of a core (and of the edit log's applier), so
+                // foreground operations keep their latency.
+                Ok(Ok(_)) => tokio::time::sleep(t0.elapsed()).await,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "purging deleted trees failed; retrying later");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the purge step panicked");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 impl NamenodeHandle {
     /// The shared state (namesystem, metrics), for in-process tests and tools.
     pub fn state(&self) -> &Arc<NamenodeState> {
@@ -364,6 +409,7 @@ impl NamenodeHandle {
         }
         let _ = self.monitor.await;
         let _ = self.replication.await;
+        let _ = self.purger.await;
         let _ = self.block_keys.await;
         drop(self.state);
         let store = self.store;

@@ -26,6 +26,11 @@ use std::sync::Arc;
 
 /// Inode id of `/`.
 pub const ROOT_ID: u64 = 1;
+/// The directory that holds subtrees detached by a big recursive delete
+/// until they are purged (see `fsn_delete.rs`). Its children are named by
+/// their inode id. It has no inode record and no entry in any directory,
+/// so no path reaches it; ids below [`FIRST_INODE_ID`] are reserved.
+pub const DETACHED_ID: u64 = 2;
 /// First inode id handed out after the root.
 const FIRST_INODE_ID: u64 = 16386;
 /// First block id, as HDFS (`1 << 30`).

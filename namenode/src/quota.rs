@@ -134,27 +134,32 @@ fn stored_complete(ns: &Namespace, id: u64) -> bool {
     }
 }
 
-/// Names and replica bytes of a tree (the root included), read from the store.
+/// Names and replica bytes of a tree (the root included), read from the
+/// store. It keeps a listing cursor per open directory, not the tree.
 pub fn subtree_usage(ns: &Namespace, root: &Inode) -> NnResult<(u64, u64)> {
-    let (mut names, mut space) = (0u64, 0u64);
-    let mut stack = vec![root.clone()];
-    while let Some(inode) = stack.pop() {
-        names += 1;
-        if inode.is_file() {
-            space = space.saturating_add(file_space(&inode, &|id| stored_complete(ns, id)));
-            continue;
-        }
-        let mut after = String::new();
-        loop {
-            let (page, more) = ns.children(inode.id, &after, 1024)?;
-            for (_, id) in &page {
-                if let Some(child) = ns.inode(*id)? {
-                    stack.push(child);
-                }
+    let complete = |id| stored_complete(ns, id);
+    let (mut names, mut space) = (1u64, file_space(root, &complete));
+    let mut dirs: Vec<(u64, String)> = Vec::new();
+    if root.is_dir() {
+        dirs.push((root.id, String::new()));
+    }
+    while let Some((dir, after)) = dirs.last_mut() {
+        let (page, more) = ns.children(*dir, after, 1024)?;
+        match page.last() {
+            Some((n, _)) if more => *after = n.clone(),
+            _ => {
+                dirs.pop();
             }
-            match page.last() {
-                Some((n, _)) if more => after = n.clone(),
-                _ => break,
+        }
+        for (_, id) in &page {
+            let Some(child) = ns.inode(*id)? else {
+                continue;
+            };
+            names += 1;
+            if child.is_dir() {
+                dirs.push((child.id, String::new()));
+            } else {
+                space = space.saturating_add(file_space(&child, &complete));
             }
         }
     }
@@ -400,6 +405,11 @@ pub fn track(ns: &Namespace, batch: &Batch) -> NnResult<Tracked> {
             (Some(o), Some(n)) => {
                 // Moved: the whole tree leaves the old ancestors and joins
                 // the new ones (descendants' records are unchanged).
+                let from = chain(o.parent, &parent_old, &mut memo_old)?;
+                let to = chain(n.parent, &parent_new, &mut memo_new)?;
+                if from.is_empty() && to.is_empty() {
+                    continue;
+                }
                 let (old_use, new_use) = if o.is_file() {
                     (
                         (1, file_space(o, &old_complete)),
@@ -412,8 +422,6 @@ pub fn track(ns: &Namespace, batch: &Batch) -> NnResult<Tracked> {
                     };
                     (u, u)
                 };
-                let from = chain(o.parent, &parent_old, &mut memo_old)?;
-                let to = chain(n.parent, &parent_new, &mut memo_new)?;
                 charge(&mut t, from, -(old_use.0 as i64), -(old_use.1 as i64));
                 charge(&mut t, to, new_use.0 as i64, new_use.1 as i64);
             }

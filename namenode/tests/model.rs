@@ -1,6 +1,8 @@
 //! Model-based test of the namespace: random mkdir / create+complete /
 //! rename / delete / restart sequences against a `BTreeMap` model, on the
 //! in-memory store and on sled (restart = close and reopen the database).
+//! Half the runs use a deletion increment of 2, so most recursive deletes
+//! detach their tree and random purge steps remove it later (`purge`).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -24,6 +26,8 @@ enum Op {
     Rename(String, String, bool),
     Delete(String, bool),
     Restart,
+    /// A purge step of this many inodes.
+    Purge(usize),
 }
 
 fn random_path(rng: &mut StdRng) -> String {
@@ -48,7 +52,8 @@ fn random_op(rng: &mut StdRng) -> Op {
             };
             Op::Rename(random_path(rng), dst, rng.gen_bool(0.5))
         }
-        75..=94 => Op::Delete(random_path(rng), rng.gen_bool(0.6)),
+        75..=89 => Op::Delete(random_path(rng), rng.gen_bool(0.6)),
+        90..=95 => Op::Purge(rng.gen_range(1..=4)),
         _ => Op::Restart,
     }
 }
@@ -176,7 +181,7 @@ fn model_apply(m: &mut Model, op: &Op) -> bool {
                 true
             }
         },
-        Op::Restart => true,
+        Op::Restart | Op::Purge(_) => true,
     }
 }
 
@@ -206,6 +211,10 @@ fn fsn_apply(f: &mut FsNamesystem, op: &Op, n: u64) -> bool {
         Op::Rename(s, d, o) => f.rename(&su, s, d, *o).is_ok(),
         Op::Delete(p, r) => f.delete(&su, p, *r).is_ok(),
         Op::Restart => true,
+        Op::Purge(n) => {
+            f.purge_detached(*n).unwrap();
+            true
+        }
     }
 }
 
@@ -241,19 +250,43 @@ fn dump(f: &FsNamesystem) -> Model {
     out
 }
 
-fn core() -> CoreConfig {
+fn core(increment: usize) -> CoreConfig {
     CoreConfig {
         superuser: "root".into(),
+        deletion_increment: increment,
         ..CoreConfig::default()
     }
 }
 
-fn run(seed: u64, ops: usize, mut reopen: impl FnMut(Option<FsNamesystem>) -> FsNamesystem) {
+/// Increments the runs use: the default (trees of the test's size go at
+/// once) and 2 (nearly every recursive delete detaches).
+const INCREMENTS: [usize; 2] = [5000, 2];
+
+/// Inode records in the store.
+fn stored_inodes(f: &FsNamesystem) -> usize {
+    let mut n = 0;
+    f.namespace()
+        .store()
+        .scan(b"i", b"", &mut |_, _| {
+            n += 1;
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    n
+}
+
+/// Runs `ops` random operations; returns how many deletes detached a tree.
+fn run(
+    seed: u64,
+    ops: usize,
+    mut reopen: impl FnMut(Option<FsNamesystem>) -> FsNamesystem,
+) -> usize {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::new();
     model.insert("/".into(), true);
     let mut f = reopen(None);
     let mut succeeded = 0;
+    let mut detached = 0;
     for n in 0..ops {
         let op = random_op(&mut rng);
         if let Op::Restart = op {
@@ -263,6 +296,9 @@ fn run(seed: u64, ops: usize, mut reopen: impl FnMut(Option<FsNamesystem>) -> Fs
         let got = fsn_apply(&mut f, &op, n as u64);
         assert_eq!(got, want, "seed {seed} op #{n} {op:?}");
         succeeded += usize::from(got);
+        if let Op::Delete(..) = op {
+            detached += usize::from(got && f.purge_pending());
+        }
         if n % 10 == 0 || matches!(op, Op::Restart) {
             assert_eq!(dump(&f), model, "seed {seed} after op #{n} {op:?}");
         }
@@ -272,29 +308,47 @@ fn run(seed: u64, ops: usize, mut reopen: impl FnMut(Option<FsNamesystem>) -> Fs
         succeeded > ops / 3,
         "seed {seed}: only {succeeded} of {ops} ops succeeded"
     );
+    // Detached trees still count until purged; then nothing is left over.
+    while f.purge_detached(3).unwrap() > 0 {}
+    assert!(!f.purge_pending());
     let stats = f.fs_stats();
     let files = model.values().filter(|d| !**d).count() as u64;
-    assert_eq!(stats.total_files, files);
-    assert_eq!(stats.total_dirs, model.len() as u64 - files);
+    assert_eq!(stats.total_files, files, "seed {seed}");
+    assert_eq!(stats.total_dirs, model.len() as u64 - files, "seed {seed}");
+    assert_eq!(stored_inodes(&f), model.len(), "seed {seed}: inode records");
+    detached
 }
 
 #[test]
 fn model_mem_store() {
     for seed in 0..6 {
         let store = Arc::new(MemStore::new());
-        run(seed, 400, |old| {
+        let increment = INCREMENTS[seed as usize % 2];
+        let detached = run(seed, 400, |old| {
             drop(old);
-            FsNamesystem::open(store.clone(), core(), Topology::default(), Instant::now()).unwrap()
+            FsNamesystem::open(
+                store.clone(),
+                core(increment),
+                Topology::default(),
+                Instant::now(),
+            )
+            .unwrap()
         });
+        assert_eq!(
+            detached > 0,
+            increment == 2,
+            "seed {seed}: {detached} detached"
+        );
     }
 }
 
 #[test]
 fn model_sled_store_with_reopen() {
-    for seed in 100..103 {
+    for seed in 100..104 {
         let dir = tempfile::tempdir().unwrap();
         let mut current: Option<Arc<SledStore>> = None;
-        run(seed, 300, |old| {
+        let increment = INCREMENTS[seed as usize % 2];
+        let detached = run(seed, 300, |old| {
             drop(old);
             if let Some(s) = current.take() {
                 s.flush().unwrap();
@@ -303,8 +357,13 @@ fn model_sled_store_with_reopen() {
             }
             let s = Arc::new(SledStore::open(dir.path(), 1 << 20).unwrap());
             current = Some(s.clone());
-            FsNamesystem::open(s, core(), Topology::default(), Instant::now()).unwrap()
+            FsNamesystem::open(s, core(increment), Topology::default(), Instant::now()).unwrap()
         });
+        assert_eq!(
+            detached > 0,
+            increment == 2,
+            "seed {seed}: {detached} detached"
+        );
         if let Some(s) = current {
             s.close().unwrap();
         }

@@ -74,6 +74,8 @@ pub struct MiniClusterBuilder {
     /// `[security] block_access_tokens`, `block_token_lifetime` and
     /// `block_key_update_interval` (None: the defaults).
     block_tokens: (Option<bool>, Option<Duration>, Option<Duration>),
+    /// `[namenode] deletion_increment` (None: the default).
+    deletion_increment: Option<u32>,
 }
 
 impl Default for MiniClusterBuilder {
@@ -94,6 +96,7 @@ impl Default for MiniClusterBuilder {
             lease_limits: None,
             authentication: tusk_common::config::AuthMode::Simple,
             block_tokens: (None, None, None),
+            deletion_increment: None,
         }
     }
 }
@@ -149,6 +152,12 @@ impl MiniClusterBuilder {
     /// The namenode's lease soft and hard limits.
     pub fn lease_limits(mut self, soft: Duration, hard: Duration) -> Self {
         self.lease_limits = Some((soft, hard));
+        self
+    }
+    /// Inodes a recursive delete removes at once; bigger trees are detached
+    /// and purged in the background, this many per step.
+    pub fn deletion_increment(mut self, n: u32) -> Self {
+        self.deletion_increment = Some(n);
         self
     }
     /// Whether datanodes require block access tokens (default on).
@@ -207,6 +216,9 @@ impl MiniClusterBuilder {
         }
         if let Some(n) = self.failed_volumes_tolerated {
             base.datanode.failed_volumes_tolerated = n;
+        }
+        if let Some(n) = self.deletion_increment {
+            base.namenode.deletion_increment = n;
         }
         if let Some((soft, hard)) = self.lease_limits {
             base.namenode.lease_soft_limit = Dur(soft);
@@ -705,6 +717,17 @@ impl LocalCluster {
         self.tls_ca
             .iter()
             .map(|ca| (tusk_common::net::env::CA, ca.clone()))
+            .collect()
+    }
+
+    /// Datanodes (numbered from 1, as their roles) holding a finalized
+    /// replica of `block_id` on disk.
+    pub fn replica_holders(&self, block_id: u64) -> Vec<usize> {
+        (1..=self.datanodes)
+            .filter(|i| {
+                let dir = self.home.path().join(format!("datanode-{i}/data"));
+                tusk_datanode::find_replica(&[dir], block_id).is_some()
+            })
             .collect()
     }
 

@@ -237,6 +237,67 @@ fn kill_9_of_the_namenode_loses_no_acknowledged_change() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// kill -9 of the namenode right after a big delete was acknowledged,
+/// before or while its detached tree is purged (`[namenode]
+/// deletion_increment` 2: ~30 steps): after the restart the delete holds,
+/// the purge finishes, and every replica of the tree is deleted.
+#[test]
+fn kill_9_of_the_namenode_during_the_purge_of_a_big_delete_loses_nothing() -> anyhow::Result<()> {
+    let cl = LocalCluster::start(
+        3,
+        Some("[cluster]\nblock_size = \"1MiB\"\n\n[namenode]\ndeletion_increment = 2\n"),
+    )?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let blocks = rt.block_on(async {
+        let c = cl.client().await?;
+        common::write_file(&c, "/keep/k", b"kept").await?;
+        let mut blocks = Vec::new();
+        for d in 0..4 {
+            for i in 0..15 {
+                let p = format!("/big/d{d}/f{i:02}");
+                common::write_file(&c, &p, &data(100 + i, i as u64)).await?;
+                blocks.extend(c.block_locations(&p).await?.iter().map(|b| b.block().id));
+            }
+        }
+        assert!(c.delete("/big", true).await?);
+        cl.kill9("namenode")?;
+        anyhow::Ok(blocks)
+    })?;
+
+    cl.script("start")?; // brings back only the namenode
+    rt.block_on(async {
+        let c = cl.client().await?;
+        assert!(
+            c.get_file_info("/big").await?.is_none(),
+            "the acknowledged delete holds"
+        );
+        assert_eq!(common::read_file(&c, "/keep/k").await?, b"kept");
+        wait_for(
+            "the purge to finish after the restart",
+            Duration::from_secs(60),
+            || {
+                let c = c.clone();
+                async move { c.fs_stats().await.is_ok_and(|s| s.total_files == 1) }
+            },
+        )
+        .await?;
+        wait_for(
+            "every replica of the deleted files to be deleted",
+            Duration::from_secs(60),
+            || {
+                let left = blocks
+                    .iter()
+                    .filter(|b| !cl.replica_holders(**b).is_empty())
+                    .count();
+                async move { left == 0 }
+            },
+        )
+        .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
 #[test]
 fn start_is_idempotent_and_brings_back_a_killed_datanode() -> anyhow::Result<()> {
     let cl = LocalCluster::start(3, None)?;

@@ -272,6 +272,58 @@ async fn rename_and_delete_follow_hdfs_semantics() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A tree past `[namenode] deletion_increment` is detached at once and
+/// purged in the background: the path is gone when the delete returns, and
+/// soon after every replica of its files is deleted from the datanodes and
+/// the totals drop; a file next to it is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_delete_returns_at_once_and_the_purge_frees_every_replica() -> anyhow::Result<()> {
+    let cluster = MiniCluster::builder().deletion_increment(4).build().await?;
+    let c = cluster.client().await?;
+    write_file(&c, "/keep/k", b"kept").await?;
+    let mut blocks = Vec::new();
+    for d in 0..3 {
+        for i in 0..5 {
+            let p = format!("/big/d{d}/f{i}");
+            write_file(&c, &p, &data(3000 + i * 100, (d * 10 + i) as u64)).await?;
+            blocks.extend(c.block_locations(&p).await?.iter().map(|b| b.block().id));
+        }
+    }
+    for b in &blocks {
+        let held = cluster.check_replicas(*b)?;
+        assert_eq!(held.len(), 3, "blk_{b} has 3 replicas before the delete");
+    }
+    assert_eq!(c.fs_stats().await?.total_files, 16);
+
+    assert!(c.delete("/big", true).await?);
+    assert!(c.get_file_info("/big").await?.is_none());
+    assert!(c.get_file_info("/big/d1/f2").await?.is_none());
+    // The name is free at once.
+    c.mkdirs("/big", 0o755, false).await?;
+
+    let nn = cluster.namenode().expect("namenode runs").state().clone();
+    wait_for("the purge to finish", Duration::from_secs(30), || {
+        let done = !nn.read(|f| f.purge_pending());
+        async move { done }
+    })
+    .await?;
+    assert_eq!(c.fs_stats().await?.total_files, 1);
+    wait_for(
+        "every replica of the deleted files to be deleted",
+        Duration::from_secs(30),
+        || {
+            let left = blocks
+                .iter()
+                .filter(|b| !cluster.replica_holders(**b).is_empty())
+                .count();
+            async move { left == 0 }
+        },
+    )
+    .await?;
+    assert_eq!(read_file(&c, "/keep/k").await?, b"kept");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()> {
     let cluster = MiniCluster::start().await?;
