@@ -507,6 +507,12 @@ scripts/local-cluster.sh stop >/dev/null
 echo
 echo "# namenode start-up and memory with $((FILES / 4)) and ${FILES} files"
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+# nn_files HTTP_PORT: the files gauge of the namenode serving HTTP there.
+nn_files() {
+  { curl -fsS --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } |
+    awk '$1 == "tusk_namenode_files" { print $2; exit }'
+}
 # start_nn DIR PORT: sets nn_pid and nn_secs (seconds until it answers).
 start_nn() {
   local t0 t1
@@ -540,11 +546,25 @@ for n in $((FILES / 4)) "$FILES"; do
   t0=$(now)
   "$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" count /bench >/dev/null
   t1=$(now)
+  walk_s=$(secs "$t0" "$t1")
   walk_rss=$(rss_kb "$nn_pid")
+  walk_hwm=$(hwm_kb "$nn_pid")
+  # Delete everything: acknowledged once the tree is detached, then purged
+  # in the background (the files gauge falls to 0); peak memory over both.
+  t0=$(now)
+  "$dfs" --namenode "127.0.0.1:$((TUSK_BASE_PORT + 60))" rm -r -skipTrash /bench >/dev/null
+  t1=$(now)
+  deadline=$(( $(date +%s) + 600 ))
+  until [ "$(nn_files $((TUSK_BASE_PORT + 61)))" = 0 ] || [ "$(date +%s)" -gt "$deadline" ]; do sleep 0.05; done
+  t2=$(now)
+  del_hwm=$(hwm_kb "$nn_pid")
   kill "$nn_pid"; wait "$nn_pid" 2>/dev/null || true
   printf '%-34s %8s s   (empty namespace: %s s)\n' "start-up to first answer, ${n} files" "$big_s" "$empty_s"
   printf '%-34s %8s MiB (empty namespace: %s MiB; store on disk: %s MiB)\n' "resident after start, ${n} files" \
     "$((start_rss / 1024))" "$((empty_rss / 1024))" "$du_mb"
   printf '%-34s %8s MiB (count of every inode: %s s)\n' "resident after a walk, ${n} files" \
-    "$((walk_rss / 1024))" "$(secs "$t0" "$t1")"
+    "$((walk_rss / 1024))" "$walk_s"
+  printf '%-34s %8s s   (purged %s s later; peak resident %s MiB, before the delete %s MiB)\n' \
+    "rm -r -skipTrash of ${n} files" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" \
+    "$((del_hwm / 1024))" "$((walk_hwm / 1024))"
 done

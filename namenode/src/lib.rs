@@ -395,8 +395,8 @@ impl NamenodeHandle {
     /// [`start`] in this process.
     ///
     /// Order: servers first (no new requests; in-flight ones finish), then
-    /// the monitor, the replication monitor and the block key rotation (no
-    /// new work), then the store:
+    /// the monitor, the replication monitor, the purge worker (between two
+    /// steps) and the block key rotation (no new work), then the store:
     /// the edit log syncs what is pending and checkpoints, then sled closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
