@@ -827,6 +827,59 @@ impl DfsClient {
         Ok(Some(target))
     }
 
+    /// `hadoop fs -expunge`: in the caller's trash, deletes the checkpoints
+    /// older than the namenode's trash interval, then checkpoints `Current`
+    /// (renames it to the time, see [`tusk_common::trash`]). With
+    /// `immediate` (`-expunge -immediate`), checkpoints first and then
+    /// deletes every checkpoint. Returns what changed, in order.
+    pub async fn expunge(&self, immediate: bool) -> Result<Vec<TrashChange>> {
+        use tusk_common::trash::{self, Entry};
+        let root = self.trash_root();
+        let interval = self.server_defaults().await?.trash_interval.as_millis() as u64;
+        let now = tusk_common::sys::now_ms();
+        let mut out = Vec::new();
+        let names = match self.list(&root).await {
+            Ok(v) => v,
+            Err(DfsError::FileNotFound { .. }) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let doomed = |name: &str, all: bool| match trash::classify(name, now, interval) {
+            Entry::Expired => true,
+            Entry::Kept => all,
+            Entry::Current | Entry::Unknown => false,
+        };
+        if !immediate {
+            for st in &names {
+                if doomed(&st.name, false) {
+                    self.delete(&st.path, true).await?;
+                    out.push(TrashChange::Deleted(st.path.clone()));
+                }
+            }
+        }
+        if names.iter().any(|st| st.name == trash::CURRENT) {
+            let from = format!("{root}/{}", trash::CURRENT);
+            let mut attempt = 0;
+            let to = loop {
+                let to = format!("{root}/{}", trash::checkpoint_name(now, attempt));
+                if !self.exists(&to).await? {
+                    break to;
+                }
+                attempt += 1;
+            };
+            self.rename(&from, &to, false).await?;
+            out.push(TrashChange::Checkpointed(to));
+        }
+        if immediate {
+            for st in self.list(&root).await? {
+                if doomed(&st.name, true) {
+                    self.delete(&st.path, true).await?;
+                    out.push(TrashChange::Deleted(st.path.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ------------------------------------------------------------ helpers
 
     /// Walks `path` recursively (directories before their contents), calling

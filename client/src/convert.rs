@@ -62,6 +62,8 @@ pub(crate) fn server_defaults(r: pb::GetServerDefaultsResponse) -> ServerDefault
         write_packet_size: r.write_packet_size,
         superuser: r.superuser,
         supergroup: r.supergroup,
+        // An older namenode does not say: its trash is on (one day).
+        trash_interval: std::time::Duration::from_millis(r.trash_interval_ms.unwrap_or(86_400_000)),
     }
 }
 

@@ -104,6 +104,15 @@ pub struct FsStats {
     pub pending_replications: u64,
 }
 
+/// A change `expunge` made to the trash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrashChange {
+    /// This checkpoint was deleted.
+    Deleted(String),
+    /// `Current` became this checkpoint.
+    Checkpointed(String),
+}
+
 /// The namenode's defaults for new files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerDefaults {
@@ -113,6 +122,8 @@ pub struct ServerDefaults {
     pub write_packet_size: u32,
     pub superuser: String,
     pub supergroup: String,
+    /// How long the trash keeps what `rm` moves into it; zero: no trash.
+    pub trash_interval: std::time::Duration,
 }
 
 /// Where a datanode is.

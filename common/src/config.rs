@@ -145,6 +145,15 @@ pub struct NamenodeConfig {
     /// and its inodes and blocks are removed in the background, this many
     /// per step.
     pub deletion_increment: u32,
+    /// How long a path `dfs rm` moved to the trash stays there, at least
+    /// (Hadoop's `fs.trash.interval`); 0 turns the trash off: `dfs rm`
+    /// deletes at once and the namenode runs no trash emptier.
+    pub trash_interval: Dur,
+    /// How often the namenode's trash emptier checkpoints every user's
+    /// `.Trash/Current` and deletes checkpoints older than `trash_interval`
+    /// (Hadoop's `fs.trash.checkpoint.interval`); 0, or more than
+    /// `trash_interval`, means `trash_interval`.
+    pub trash_checkpoint_interval: Dur,
 }
 
 impl Default for NamenodeConfig {
@@ -168,6 +177,8 @@ impl Default for NamenodeConfig {
             pending_replication_timeout: Dur(Duration::from_secs(300)),
             max_replication_streams: 2,
             deletion_increment: 5000,
+            trash_interval: Dur(Duration::from_secs(86_400)),
+            trash_checkpoint_interval: Dur(Duration::ZERO),
         }
     }
 }

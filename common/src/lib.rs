@@ -29,6 +29,7 @@ pub mod rpc_metrics;
 pub mod security;
 pub mod shed;
 pub mod sys;
+pub mod trash;
 pub mod units;
 pub mod webhdfs;
 

@@ -70,6 +70,8 @@ pub struct CoreConfig {
     pub lease_hard_limit: Duration,
     /// Inodes a delete removes per hold of the lock (see `fsn_delete.rs`).
     pub deletion_increment: usize,
+    /// How long the trash keeps what `rm` moved into it; zero: no trash.
+    pub trash_interval: Duration,
 }
 
 impl CoreConfig {
@@ -93,6 +95,7 @@ impl CoreConfig {
             lease_soft_limit: cfg.namenode.lease_soft_limit.0,
             lease_hard_limit: cfg.namenode.lease_hard_limit.0,
             deletion_increment: cfg.namenode.deletion_increment.max(1) as usize,
+            trash_interval: cfg.namenode.trash_interval.0,
         }
     }
 }

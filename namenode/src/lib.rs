@@ -63,6 +63,7 @@ pub mod replication;
 pub mod rpc;
 pub mod store;
 pub mod sync;
+pub mod trash;
 pub mod types;
 pub mod ui;
 pub mod webhdfs;
@@ -99,6 +100,8 @@ pub struct NamenodeHandle {
     replication: JoinHandle<()>,
     /// Removes the trees big deletes detached.
     purger: JoinHandle<()>,
+    /// Checkpoints and empties the users' trash.
+    trash_emptier: JoinHandle<()>,
     /// Block key rotation.
     block_keys: JoinHandle<()>,
     /// Shared state; dropped before the store is closed.
@@ -236,6 +239,12 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         nn.deletion_increment.max(1) as usize,
         shutdown_rx.clone(),
     ));
+    let trash_emptier = tokio::spawn(run_trash_emptier(
+        state.clone(),
+        nn.trash_interval.0,
+        nn.trash_checkpoint_interval.0,
+        shutdown_rx.clone(),
+    ));
     let rpc = {
         let (st, rx, limits) = (state.clone(), shutdown_rx.clone(), cfg.limits.clone());
         tokio::spawn(async move {
@@ -262,6 +271,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         monitor,
         replication,
         purger,
+        trash_emptier,
         block_keys,
         state,
         store,
@@ -384,6 +394,50 @@ async fn run_purger(state: Arc<NamenodeState>, step: usize, mut shutdown: watch:
     }
 }
 
+/// The trash emptier (see [`trash`]): a pass at every multiple of the
+/// checkpoint interval (0, or more than `interval`: `interval`), skipped in
+/// safe mode. Not started when `interval` is zero (no trash).
+async fn run_trash_emptier(
+    state: Arc<NamenodeState>,
+    interval: Duration,
+    checkpoint: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if interval.is_zero() {
+        return;
+    }
+    let checkpoint = if checkpoint.is_zero() || checkpoint > interval {
+        interval
+    } else {
+        checkpoint
+    };
+    let every = (checkpoint.as_millis() as u64).max(1);
+    tracing::info!(
+        interval_s = interval.as_secs_f64(),
+        checkpoint_s = checkpoint.as_secs_f64(),
+        "trash emptier started"
+    );
+    loop {
+        let now = tusk_common::sys::now_ms();
+        let wait = tusk_common::trash::next_pass_ms(now, every) - now;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        if state.read(|f| f.in_safe_mode()) {
+            continue;
+        }
+        match trash::pass(&state, tusk_common::sys::now_ms(), interval).await {
+            Ok(r) => tracing::debug!(
+                made = r.checkpoints_made,
+                deleted = r.checkpoints_deleted,
+                "trash emptier pass"
+            ),
+            Err(e) => tracing::warn!(error = %e, "trash emptier pass failed"),
+        }
+    }
+}
+
 impl NamenodeHandle {
     /// The shared state (namesystem, metrics), for in-process tests and tools.
     pub fn state(&self) -> &Arc<NamenodeState> {
@@ -396,7 +450,8 @@ impl NamenodeHandle {
     ///
     /// Order: servers first (no new requests; in-flight ones finish), then
     /// the monitor, the replication monitor, the purge worker (between two
-    /// steps) and the block key rotation (no new work), then the store:
+    /// steps), the trash emptier and the block key rotation (no new work),
+    /// then the store:
     /// the edit log syncs what is pending and checkpoints, then sled closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
@@ -410,6 +465,7 @@ impl NamenodeHandle {
         let _ = self.monitor.await;
         let _ = self.replication.await;
         let _ = self.purger.await;
+        let _ = self.trash_emptier.await;
         let _ = self.block_keys.await;
         drop(self.state);
         let store = self.store;

@@ -631,6 +631,7 @@ impl ClientProtocol for ClientService {
             write_packet_size: WRITE_PACKET_SIZE,
             superuser: c.superuser,
             supergroup: c.supergroup,
+            trash_interval_ms: Some(c.trash_interval.as_millis() as u64),
         }))
     }
 

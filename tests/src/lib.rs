@@ -76,6 +76,9 @@ pub struct MiniClusterBuilder {
     block_tokens: (Option<bool>, Option<Duration>, Option<Duration>),
     /// `[namenode] deletion_increment` (None: the default).
     deletion_increment: Option<u32>,
+    /// `[namenode] trash_interval` and `trash_checkpoint_interval` (None:
+    /// the defaults).
+    trash: Option<(Duration, Duration)>,
 }
 
 impl Default for MiniClusterBuilder {
@@ -97,6 +100,7 @@ impl Default for MiniClusterBuilder {
             authentication: tusk_common::config::AuthMode::Simple,
             block_tokens: (None, None, None),
             deletion_increment: None,
+            trash: None,
         }
     }
 }
@@ -160,6 +164,12 @@ impl MiniClusterBuilder {
         self.deletion_increment = Some(n);
         self
     }
+    /// How long the trash keeps deleted paths (zero: no trash) and how
+    /// often the namenode's emptier runs.
+    pub fn trash(mut self, interval: Duration, checkpoint: Duration) -> Self {
+        self.trash = Some((interval, checkpoint));
+        self
+    }
     /// Whether datanodes require block access tokens (default on).
     pub fn block_access_tokens(mut self, on: bool) -> Self {
         self.block_tokens.0 = Some(on);
@@ -219,6 +229,10 @@ impl MiniClusterBuilder {
         }
         if let Some(n) = self.deletion_increment {
             base.namenode.deletion_increment = n;
+        }
+        if let Some((interval, checkpoint)) = self.trash {
+            base.namenode.trash_interval = Dur(interval);
+            base.namenode.trash_checkpoint_interval = Dur(checkpoint);
         }
         if let Some((soft, hard)) = self.lease_limits {
             base.namenode.lease_soft_limit = Dur(soft);

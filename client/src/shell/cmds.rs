@@ -4,7 +4,7 @@ use super::args::{parse_flags, Flags};
 use super::{format, mode, Shell};
 use crate::error::{DfsError, Result};
 use crate::glob;
-use crate::types::{CreateOptions, FileStatus};
+use crate::types::{CreateOptions, FileStatus, TrashChange};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +33,7 @@ const NAMES: &[&str] = &[
     "cp",
     "df",
     "du",
+    "expunge",
     "dus",
     "find",
     "get",
@@ -129,6 +130,7 @@ impl Shell {
             "rm" => self.rm(args, false).await,
             "rmr" => self.rm(args, true).await,
             "rmdir" => self.rmdir(args).await,
+            "expunge" => self.expunge(args).await,
             "mv" => self.mv(args).await,
             "cp" => self.cp(args).await,
             "du" => self.du(args, false).await,
@@ -818,6 +820,8 @@ impl Shell {
         if f.rest.is_empty() {
             return Err("missing path".into());
         }
+        // Hadoop asks the namenode whether the trash is on.
+        let mut trash = None;
         for arg in &f.rest {
             let items = match self.fs.glob(arg).await {
                 Ok(v) if v.is_empty() => {
@@ -843,7 +847,16 @@ impl Shell {
                     );
                     continue;
                 }
-                let r = if f.has("-skipTrash") {
+                if trash.is_none() && !f.has("-skipTrash") {
+                    trash = Some(match self.fs.server_defaults().await {
+                        Ok(d) => !d.trash_interval.is_zero(),
+                        Err(e) => {
+                            self.report(&shown, &e);
+                            continue;
+                        }
+                    });
+                }
+                let r = if f.has("-skipTrash") || trash == Some(false) {
                     self.fs.delete(&st.path, recursive).await.map(|_| None)
                 } else {
                     self.fs.move_to_trash(&st.path).await
@@ -854,6 +867,30 @@ impl Shell {
                     Err(e) => self.report(&shown, &e),
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn expunge(&mut self, args: &[String]) -> std::result::Result<(), String> {
+        let f = self.flags(args, &["-immediate"])?;
+        if !f.rest.is_empty() {
+            return Err(format!("unexpected argument {}", f.rest[0]));
+        }
+        let root = self.fs.trash_root();
+        match self.fs.expunge(f.has("-immediate")).await {
+            Ok(changes) => {
+                for c in changes {
+                    match c {
+                        TrashChange::Deleted(p) => {
+                            self.line(&format!("Deleted trash checkpoint: {p}"))
+                        }
+                        TrashChange::Checkpointed(p) => {
+                            self.line(&format!("Created trash checkpoint: {p}"))
+                        }
+                    }
+                }
+            }
+            Err(e) => self.report(&root, &e),
         }
         Ok(())
     }

@@ -192,6 +192,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("cp", "cp [-f] [-p] <src> ... <dst>"),
     ("df", "df [-h] [<path> ...]"),
     ("du", "du [-s] [-h] <path> ..."),
+    ("expunge", "expunge [-immediate]"),
     ("fsck", "fsck <path> [-files [-blocks [-locations]]]"),
     (
         "find",
