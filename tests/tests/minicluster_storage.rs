@@ -324,6 +324,58 @@ async fn a_big_delete_returns_at_once_and_the_purge_frees_every_replica() -> any
     Ok(())
 }
 
+/// `ls -t -S -r -u -C` order and show entries as Hadoop's `Ls`: by name,
+/// newest or largest first, reversed, by access time; each directory of
+/// `-R` on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_sorts_by_time_and_size_like_hadoop() -> anyhow::Result<()> {
+    let cluster = MiniCluster::start().await?;
+    let c = cluster.client().await?;
+    const DAY: u64 = 86_400_000;
+    // name, size, mtime (days), atime (days)
+    for (name, len, m, a) in [("a", 300, 3, 400), ("b", 100, 1, 430), ("c", 200, 2, 420)] {
+        let p = format!("/ls/{name}");
+        write_file(&c, &p, &vec![b'x'; len]).await?;
+        c.set_times(&p, Some(m * DAY), Some(a * DAY)).await?;
+    }
+    write_file(&c, "/ls/sub/big", &[0u8; 1000]).await?;
+    write_file(&c, "/ls/sub/small", &[0u8; 10]).await?;
+    c.set_times("/ls/sub", Some(DAY / 2), Some(DAY / 2)).await?;
+    let ls = |args: &'static [&'static str]| {
+        let cluster = &cluster;
+        async move {
+            let mut argv = vec!["ls", "-C"];
+            argv.extend_from_slice(args);
+            argv.push("/ls");
+            let (code, out, err) = cluster.dfs("root", &argv).await;
+            assert_eq!(code, 0, "ls {args:?}: {err}");
+            out.lines()
+                .map(|l| l.trim_start_matches("/ls/").to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ls(&[]).await, ["a", "b", "c", "sub"]);
+    assert_eq!(ls(&["-r"]).await, ["sub", "c", "b", "a"]);
+    assert_eq!(ls(&["-t"]).await, ["a", "c", "b", "sub"]);
+    assert_eq!(ls(&["-t", "-r"]).await, ["sub", "b", "c", "a"]);
+    assert_eq!(ls(&["-S"]).await, ["a", "c", "b", "sub"]);
+    assert_eq!(ls(&["-t", "-u"]).await, ["b", "c", "a", "sub"]);
+    assert_eq!(
+        ls(&["-R", "-S"]).await,
+        ["a", "c", "b", "sub", "sub/big", "sub/small"]
+    );
+    assert_eq!(
+        ls(&["-R", "-S", "-r"]).await,
+        ["sub", "sub/small", "sub/big", "b", "c", "a"]
+    );
+    // -u shows the access time (1971) instead of the modification time (1970).
+    let (_, plain, _) = cluster.dfs("root", &["ls", "/ls/a"]).await;
+    let (_, access, _) = cluster.dfs("root", &["ls", "-u", "/ls/a"]).await;
+    assert!(plain.contains(" 1970-01-0"), "{plain}");
+    assert!(access.contains(" 1971-0"), "{access}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_errors_and_changes_nothing() -> anyhow::Result<()> {
     let cluster = MiniCluster::start().await?;

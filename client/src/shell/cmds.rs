@@ -209,9 +209,16 @@ impl Shell {
         args: &[String],
         force_recursive: bool,
     ) -> std::result::Result<(), String> {
-        let f = self.flags(args, &["-R", "-h", "-d", "-C"])?;
-        let recursive = f.has("-R") || force_recursive;
-        let human = f.has("-h");
+        let f = self.flags(args, &["-R", "-h", "-d", "-C", "-t", "-S", "-r", "-u"])?;
+        let o = LsOpts {
+            recursive: f.has("-R") || force_recursive,
+            human: f.has("-h"),
+            path_only: f.has("-C"),
+            by_time: f.has("-t"),
+            by_size: f.has("-S"),
+            reverse: f.has("-r"),
+            atime: f.has("-u"),
+        };
         let paths = if f.rest.is_empty() {
             vec![".".to_string()]
         } else {
@@ -219,16 +226,14 @@ impl Shell {
         };
         for arg in &paths {
             let items = self.expand(arg).await;
-            let (dirs, files): (Vec<_>, Vec<_>) =
+            let (dirs, mut files): (Vec<_>, Vec<_>) =
                 items.into_iter().partition(|s| s.is_dir() && !f.has("-d"));
             if !files.is_empty() {
-                self.print_ls(arg, &files, human, f.has("-C"));
+                o.arrange(&mut files);
+                self.print_ls(arg, &files, &o);
             }
             for d in dirs {
-                if let Err(e) = self
-                    .ls_dir(arg, &d.path, recursive, human, f.has("-C"))
-                    .await
-                {
+                if let Err(e) = self.ls_dir(arg, &d.path, &o).await {
                     self.report(&self.display(arg, &d.path), &e);
                 }
             }
@@ -236,8 +241,8 @@ impl Shell {
         Ok(())
     }
 
-    fn print_ls(&mut self, arg: &str, items: &[FileStatus], human: bool, path_only: bool) {
-        if path_only {
+    fn print_ls(&mut self, arg: &str, items: &[FileStatus], o: &LsOpts) {
+        if o.path_only {
             for s in items {
                 let l = self.display(arg, &s.path);
                 self.line(&l);
@@ -245,26 +250,20 @@ impl Shell {
             return;
         }
         let disp = |p: &str| self.display(arg, p);
-        let lines = format::ls_lines(items, human, &disp);
+        let lines = format::ls_lines(items, o.human, &disp);
         for l in lines {
             self.line(&l);
         }
     }
 
-    async fn ls_dir(
-        &mut self,
-        arg: &str,
-        dir: &str,
-        recursive: bool,
-        human: bool,
-        path_only: bool,
-    ) -> Result<()> {
-        let children = self.fs.list(dir).await?;
-        if !recursive {
-            if !children.is_empty() && !path_only {
+    async fn ls_dir(&mut self, arg: &str, dir: &str, o: &LsOpts) -> Result<()> {
+        let mut children = self.fs.list(dir).await?;
+        o.arrange(&mut children);
+        if !o.recursive {
+            if !children.is_empty() && !o.path_only {
                 self.line(&format!("Found {} items", children.len()));
             }
-            self.print_ls(arg, &children, human, path_only);
+            self.print_ls(arg, &children, o);
             return Ok(());
         }
         // Depth first, each directory's listing with its own widths.
@@ -275,8 +274,8 @@ impl Shell {
             }
             let item = items[i].clone();
             let disp = |p: &str| self.display(arg, p);
-            let line = format::ls_lines(&items, human, &disp).swap_remove(i);
-            if path_only {
+            let line = format::ls_lines(&items, o.human, &disp).swap_remove(i);
+            if o.path_only {
                 let l = self.display(arg, &item.path);
                 self.line(&l);
             } else {
@@ -285,7 +284,10 @@ impl Shell {
             stack.push((items, i + 1));
             if item.is_dir() {
                 match self.fs.list(&item.path).await {
-                    Ok(c) => stack.push((c, 0)),
+                    Ok(mut c) => {
+                        o.arrange(&mut c);
+                        stack.push((c, 0))
+                    }
                     Err(e) => self.report(&self.display(arg, &item.path), &e),
                 }
             }
@@ -1570,5 +1572,48 @@ impl Shell {
             }
         }
         Ok(())
+    }
+}
+
+/// How `ls` lists (Hadoop's `Ls` flags).
+struct LsOpts {
+    recursive: bool,
+    human: bool,
+    /// `-C`: paths only.
+    path_only: bool,
+    /// `-t`: newest first.
+    by_time: bool,
+    /// `-S`: largest first.
+    by_size: bool,
+    /// `-r`: the other way round.
+    reverse: bool,
+    /// `-u`: access times instead of modification times, shown and sorted.
+    atime: bool,
+}
+
+impl LsOpts {
+    /// Orders one listing as Hadoop's `Ls` does: by name (the namenode's
+    /// order), or newest / largest first; a stable sort, so ties keep the
+    /// name order, also when reversed.
+    fn arrange(&self, items: &mut [FileStatus]) {
+        if self.atime {
+            for s in items.iter_mut() {
+                s.mtime_ms = s.atime_ms;
+            }
+        }
+        items.sort_by(|a, b| {
+            let o = if self.by_time {
+                b.mtime_ms.cmp(&a.mtime_ms)
+            } else if self.by_size {
+                b.length.cmp(&a.length)
+            } else {
+                a.path.cmp(&b.path)
+            };
+            if self.reverse {
+                o.reverse()
+            } else {
+                o
+            }
+        });
     }
 }

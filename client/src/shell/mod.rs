@@ -202,7 +202,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("getmerge", "getmerge [-nl] <src> <localdst>"),
     ("head", "head <file>"),
     ("help", "help"),
-    ("ls", "ls [-d] [-h] [-R] [<path> ...]"),
+    ("ls", "ls [-C] [-d] [-h] [-R] [-t] [-S] [-r] [-u] [<path> ...]"),
     ("mkdir", "mkdir [-p] <path> ..."),
     ("mv", "mv <src> ... <dst>"),
     (
