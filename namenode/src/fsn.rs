@@ -11,7 +11,8 @@ use crate::blockmap::{BlockInfo, BlockMap, UnderReplicated};
 use crate::datanodes::{DatanodeManager, Topology};
 use crate::error::{NnError, NnResult};
 use crate::leases::Leases;
-use crate::namespace::{BlockRecord, Namespace, Txn, ROOT_ID};
+pub use crate::namespace::SubtreeWalk;
+use crate::namespace::{BlockRecord, Namespace, Txn, ROOT_ID, WALK_PAGE};
 use crate::permission::{self, Caller, EXECUTE, READ, WRITE};
 use crate::placement::{self, Candidate};
 use crate::replication::{ReplConfig, ReplicationQueues};
@@ -30,23 +31,6 @@ pub const BYTES_PER_CHECKSUM: u32 = 512;
 /// Client packet size, announced in the server defaults (the writer's
 /// `tusk_client::packet::PACKET_SIZE`).
 pub const WRITE_PACKET_SIZE: u32 = 256 << 10;
-
-/// Children read per store scan when walking a subtree.
-const WALK_PAGE: usize = 1024;
-
-/// A walk of a subtree taken in steps ([`FsNamesystem::walk_step`]), so a
-/// long one can give the namesystem lock back between steps, as HDFS's
-/// content summary does every `dfs.content-summary.limit` entries. It keeps
-/// one listing cursor per directory still open (a few per level of depth),
-/// not the subtree. Between steps the namespace may change: a directory
-/// deleted meanwhile is skipped, one renamed is finished under its old
-/// path, and entries added or removed behind a cursor are missed or counted
-/// once, as in HDFS.
-pub struct SubtreeWalk {
-    /// Directories to list: id, path, name of the last child listed.
-    dirs: Vec<(u64, String, String)>,
-    access: Option<u32>,
-}
 
 /// The settings the namesystem uses (from `TuskConfig`).
 #[derive(Debug, Clone)]
@@ -504,71 +488,6 @@ impl FsNamesystem {
         }
     }
 
-    /// Starts a [`SubtreeWalk`]: visits `root`, and lists nothing yet.
-    pub(crate) fn walk_begin(
-        &self,
-        root: &Inode,
-        root_path: &str,
-        caller: &Caller,
-        access: Option<u32>,
-        visit: &mut dyn FnMut(&Inode, &str),
-    ) -> NnResult<SubtreeWalk> {
-        let mut w = SubtreeWalk {
-            dirs: Vec::new(),
-            access,
-        };
-        if root.is_dir() {
-            if let Some(a) = access {
-                permission::check(caller, root, root_path, a)?;
-            }
-            w.dirs.push((root.id, root_path.to_string(), String::new()));
-        }
-        visit(root, root_path);
-        Ok(w)
-    }
-
-    /// Visits about `budget` more inodes of `w` (at least one page of a
-    /// directory listing when `budget` is 0). Returns whether the walk is
-    /// done.
-    pub(crate) fn walk_step(
-        &self,
-        w: &mut SubtreeWalk,
-        caller: &Caller,
-        budget: usize,
-        visit: &mut dyn FnMut(&Inode, &str),
-    ) -> NnResult<bool> {
-        let mut seen = 0usize;
-        while let Some((dir, path, after)) = w.dirs.last_mut() {
-            if seen >= budget.max(1) {
-                return Ok(false);
-            }
-            let (dir, path) = (*dir, path.clone());
-            // A directory deleted since the last step lists nothing.
-            let (page, more) = self.ns.children(dir, after, WALK_PAGE)?;
-            match page.last() {
-                Some((name, _)) if more => *after = name.clone(),
-                _ => {
-                    w.dirs.pop();
-                }
-            }
-            for (name, id) in &page {
-                seen += 1;
-                let Some(child) = self.ns.inode(*id)? else {
-                    continue;
-                };
-                let child_path = tpath::join(&path, name);
-                if child.is_dir() {
-                    if let Some(a) = w.access {
-                        permission::check(caller, &child, &child_path, a)?;
-                    }
-                    w.dirs.push((child.id, child_path.clone(), String::new()));
-                }
-                visit(&child, &child_path);
-            }
-        }
-        Ok(true)
-    }
-
     /// The file being written, checked against the caller's lease.
     fn file_for_write(&self, path: &str, file_id: u64, client: &str) -> NnResult<Inode> {
         let inode = self.file_by_id_or_path(path, file_id)?;
@@ -858,7 +777,7 @@ impl FsNamesystem {
         ip.check_traverse(caller)?;
         let root = ip.last().ok_or_else(|| ip.not_found())?;
         let mut s = ContentSummary::default();
-        let w = self.walk_begin(root, path, caller, Some(READ | EXECUTE), &mut |i, _| {
+        let w = SubtreeWalk::begin(root, path, caller, Some(READ | EXECUTE), &mut |i, _| {
             s.add(i)
         })?;
         Ok((w, s))
@@ -872,7 +791,7 @@ impl FsNamesystem {
         s: &mut ContentSummary,
         budget: usize,
     ) -> NnResult<bool> {
-        self.walk_step(w, caller, budget, &mut |i, _| s.add(i))
+        w.step(&self.ns, caller, budget, &mut |i, _| s.add(i))
     }
 
     /// The recorded whole-file SHA-256 (empty if unknown) and length.

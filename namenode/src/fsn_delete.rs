@@ -54,14 +54,13 @@ impl FsNamesystem {
             // Collect up to one increment; past it, detach instead.
             let limit = self.cfg.deletion_increment.max(1);
             let access = Some(READ | WRITE | EXECUTE);
-            let mut w = self.walk_begin(&node, path, caller, access, &mut |i, _| {
+            let mut w = SubtreeWalk::begin(&node, path, caller, access, &mut |i, _| {
                 doomed.push(i.clone())
             })?;
             let mut done = false;
             while !done && doomed.len() <= limit {
                 let budget = limit + 1 - doomed.len();
-                done =
-                    self.walk_step(&mut w, caller, budget, &mut |i, _| doomed.push(i.clone()))?;
+                done = w.step(&self.ns, caller, budget, &mut |i, _| doomed.push(i.clone()))?;
             }
             if doomed.len() > limit {
                 detach = true;
@@ -69,7 +68,7 @@ impl FsNamesystem {
                 // As in HDFS, every directory of the tree must allow the
                 // caller everything before anything is deleted.
                 if !caller.superuser {
-                    while !self.walk_step(&mut w, caller, usize::MAX, &mut |_, _| {})? {}
+                    while !w.step(&self.ns, caller, usize::MAX, &mut |_, _| {})? {}
                 }
             }
         } else {

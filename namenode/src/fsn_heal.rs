@@ -552,7 +552,7 @@ impl FsNamesystem {
             racks: cx.racks as u64,
             ..FsckReport::default()
         };
-        let walk = self.walk_begin(&root, path, caller, None, &mut |i, p| {
+        let walk = SubtreeWalk::begin(&root, path, caller, None, &mut |i, p| {
             self.fsck_visit(&cx, &mut report, i, p)
         })?;
         Ok(FsckWalk {
@@ -568,7 +568,7 @@ impl FsNamesystem {
         // last step.
         let cx = self.fsck_context(w.all_files);
         let report = &mut w.report;
-        self.walk_step(&mut w.walk, caller, budget, &mut |i, p| {
+        w.walk.step(&self.ns, caller, budget, &mut |i, p| {
             self.fsck_visit(&cx, report, i, p)
         })
     }

@@ -18,6 +18,7 @@
 //! ([`crate::quota`]), rebuilt at open and kept current by [`Namespace::commit`].
 
 use crate::error::NnResult;
+use crate::permission::{self, Caller};
 use crate::store::{Batch, KvStore};
 use crate::types::{AdminState, Block, Inode, InodeKind};
 use prost::Message;
@@ -488,6 +489,90 @@ impl Namespace {
             crate::quota::apply(&mut self.quotas, t);
         }
         Ok(())
+    }
+}
+
+/// Children read per store scan when walking a subtree.
+pub const WALK_PAGE: usize = 1024;
+
+/// A walk of a subtree taken in steps ([`SubtreeWalk::step`]), so a long
+/// one can give the namesystem lock back between steps, as HDFS's content
+/// summary does every `dfs.content-summary.limit` entries. It keeps one
+/// listing cursor per directory still open (a few per level of depth), not
+/// the subtree. Between steps the namespace may change: a directory deleted
+/// meanwhile is skipped, one renamed is finished under its old path, and
+/// entries added or removed behind a cursor are missed or counted once, as
+/// in HDFS.
+pub struct SubtreeWalk {
+    /// Directories to list: id, path, name of the last child listed.
+    dirs: Vec<(u64, String, String)>,
+    access: Option<u32>,
+}
+
+impl SubtreeWalk {
+    /// Starts a walk: visits `root`, and lists nothing yet. With `access`,
+    /// every directory reached must allow it to `caller`.
+    pub fn begin(
+        root: &Inode,
+        root_path: &str,
+        caller: &Caller,
+        access: Option<u32>,
+        visit: &mut dyn FnMut(&Inode, &str),
+    ) -> NnResult<SubtreeWalk> {
+        let mut w = SubtreeWalk {
+            dirs: Vec::new(),
+            access,
+        };
+        if root.is_dir() {
+            if let Some(a) = access {
+                permission::check(caller, root, root_path, a)?;
+            }
+            w.dirs.push((root.id, root_path.to_string(), String::new()));
+        }
+        visit(root, root_path);
+        Ok(w)
+    }
+
+    /// Visits about `budget` more inodes (at least one page of a directory
+    /// listing when `budget` is 0). Returns whether the walk is done.
+    pub fn step(
+        &mut self,
+        ns: &Namespace,
+        caller: &Caller,
+        budget: usize,
+        visit: &mut dyn FnMut(&Inode, &str),
+    ) -> NnResult<bool> {
+        let mut seen = 0usize;
+        while let Some((dir, path, after)) = self.dirs.last_mut() {
+            if seen >= budget.max(1) {
+                return Ok(false);
+            }
+            let (dir, path) = (*dir, path.clone());
+            // A directory deleted since the last step lists nothing.
+            let (page, more) = ns.children(dir, after, WALK_PAGE)?;
+            match page.last() {
+                Some((name, _)) if more => *after = name.clone(),
+                _ => {
+                    self.dirs.pop();
+                }
+            }
+            for (name, id) in &page {
+                seen += 1;
+                let Some(child) = ns.inode(*id)? else {
+                    continue;
+                };
+                let child_path = tusk_common::path::join(&path, name);
+                if child.is_dir() {
+                    if let Some(a) = self.access {
+                        permission::check(caller, &child, &child_path, a)?;
+                    }
+                    self.dirs
+                        .push((child.id, child_path.clone(), String::new()));
+                }
+                visit(&child, &child_path);
+            }
+        }
+        Ok(true)
     }
 }
 
