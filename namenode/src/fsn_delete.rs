@@ -121,20 +121,7 @@ impl FsNamesystem {
 
     /// Whether inode `id` lies in the tree of directory `ancestor`.
     fn is_below(&self, id: u64, ancestor: u64) -> NnResult<bool> {
-        let mut cur = id;
-        for _ in 0..MAX_DEPTH {
-            let Some(i) = self.ns.inode(cur)? else {
-                return Ok(false);
-            };
-            if i.parent == ancestor {
-                return Ok(true);
-            }
-            if matches!(i.parent, 0 | ROOT_ID | DETACHED_ID) {
-                return Ok(false);
-            }
-            cur = i.parent;
-        }
-        Ok(false)
+        Ok(self.climb(id, ancestor)? == ancestor)
     }
 
     /// Whether a path still leads to `inode` (HDFS's `isFileDeleted`, the
@@ -144,19 +131,24 @@ impl FsNamesystem {
         if !self.detached_pending || inode.id == ROOT_ID {
             return Ok(true);
         }
-        let mut cur = inode.parent;
+        Ok(self.climb(inode.parent, ROOT_ID)? == ROOT_ID)
+    }
+
+    /// Follows parent links up from inode `from` until `stop`, `/`, the
+    /// detached directory or a broken link; returns where it stopped (0 for
+    /// a missing inode or a chain past [`MAX_DEPTH`]).
+    fn climb(&self, from: u64, stop: u64) -> NnResult<u64> {
+        let mut cur = from;
         for _ in 0..MAX_DEPTH {
-            match cur {
-                ROOT_ID => return Ok(true),
-                0 | DETACHED_ID => return Ok(false),
-                _ => {}
+            if cur == stop || matches!(cur, 0 | ROOT_ID | DETACHED_ID) {
+                return Ok(cur);
             }
             match self.ns.inode(cur)? {
                 Some(i) => cur = i.parent,
-                None => return Ok(false),
+                None => return Ok(0),
             }
         }
-        Ok(false)
+        Ok(0)
     }
 
     /// Whether detached trees are waiting to be purged.

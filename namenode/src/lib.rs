@@ -234,11 +234,7 @@ pub async fn start(cfg: tusk_common::TuskConfig) -> anyhow::Result<NamenodeHandl
         nn.replication_interval.0,
         shutdown_rx.clone(),
     ));
-    let purger = tokio::spawn(run_purger(
-        state.clone(),
-        nn.deletion_increment.max(1) as usize,
-        shutdown_rx.clone(),
-    ));
+    let purger = tokio::spawn(run_purger(state.clone(), shutdown_rx.clone()));
     let trash_emptier = tokio::spawn(run_trash_emptier(
         state.clone(),
         nn.trash_interval.0,
@@ -361,9 +357,10 @@ async fn run_replication_monitor(
 const PURGE_POLL: Duration = Duration::from_millis(100);
 
 /// The purge worker: while deleted trees wait (see `fsn_delete.rs`),
-/// removes `step` inodes at a time on a blocking thread, each step one
-/// hold of the write lock, so other operations get in between steps.
-async fn run_purger(state: Arc<NamenodeState>, step: usize, mut shutdown: watch::Receiver<bool>) {
+/// removes `deletion_increment` inodes at a time on a blocking thread, each
+/// step one hold of the write lock, so other operations get in between.
+async fn run_purger(state: Arc<NamenodeState>, mut shutdown: watch::Receiver<bool>) {
+    let step = state.read(|f| f.config().deletion_increment);
     let mut tick = tokio::time::interval(PURGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
