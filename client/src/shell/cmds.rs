@@ -266,33 +266,42 @@ impl Shell {
             self.print_ls(arg, &children, o);
             return Ok(());
         }
-        // Depth first, each directory's listing with its own widths.
-        let mut stack: Vec<(Vec<FileStatus>, usize)> = vec![(children, 0)];
-        while let Some((items, i)) = stack.pop() {
+        // Depth first, each directory's listing with its own widths: its
+        // lines are formatted once, when it is listed.
+        let mut stack = vec![self.ls_level(arg, children, o)];
+        while let Some((items, lines, i)) = stack.pop() {
             if i >= items.len() {
                 continue;
             }
             let item = items[i].clone();
-            let disp = |p: &str| self.display(arg, p);
-            let line = format::ls_lines(&items, o.human, &disp).swap_remove(i);
-            if o.path_only {
-                let l = self.display(arg, &item.path);
-                self.line(&l);
-            } else {
-                self.line(&line);
-            }
-            stack.push((items, i + 1));
+            self.line(&lines[i]);
+            stack.push((items, lines, i + 1));
             if item.is_dir() {
                 match self.fs.list(&item.path).await {
                     Ok(mut c) => {
                         o.arrange(&mut c);
-                        stack.push((c, 0))
+                        stack.push(self.ls_level(arg, c, o));
                     }
                     Err(e) => self.report(&self.display(arg, &item.path), &e),
                 }
             }
         }
         Ok(())
+    }
+
+    /// One directory of `ls -R`: its entries, their lines, the next to print.
+    fn ls_level(
+        &self,
+        arg: &str,
+        items: Vec<FileStatus>,
+        o: &LsOpts,
+    ) -> (Vec<FileStatus>, Vec<String>, usize) {
+        let lines = if o.path_only {
+            items.iter().map(|s| self.display(arg, &s.path)).collect()
+        } else {
+            format::ls_lines(&items, o.human, &|p: &str| self.display(arg, p))
+        };
+        (items, lines, 0)
     }
 
     // ------------------------------------------------------------ mkdir
