@@ -2,7 +2,12 @@
 //! fresh machine needs nothing but the Rust toolchain to build Tusk.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tusk.proto", "proto/yarn.proto", "proto/mr.proto"];
+    let files = [
+        "proto/tusk.proto",
+        "proto/yarn.proto",
+        "proto/mr.proto",
+        "proto/bench.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

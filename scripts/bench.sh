@@ -3,7 +3,8 @@
 # in the same run, as a ratio, because this machine is shared and noisy.
 #
 #   scripts/bench.sh storage    dfs put/get (replication 1 and 3) vs cp/cat,
-#                               namenode ops/s with 8 clients, the puts again
+#                               namenode ops/s with 8 clients beside a gRPC
+#                               echo on the same server stack, the puts again
 #                               with drop_behind_writes, namenode start-up and
 #                               memory with 1,000,000 files
 #   scripts/bench.sh healing    4 datanodes, dead_after 5s: put BENCH_SIZE_MB at
@@ -97,7 +98,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tusk-bench.XXXXXX")
 chmod 755 "$work"
 export TUSK_HOME=$work/cluster
 export TUSK_BIN_DIR=$bin
-cleanup() { scripts/local-cluster.sh stop >/dev/null 2>&1 || true; pkill -f "$work/nn1m" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  scripts/local-cluster.sh stop >/dev/null 2>&1 || true
+  pkill -f "$work/nn1m" 2>/dev/null || true
+  pkill -f "tusk-bench echo-server --addr 127.0.0.1:$((TUSK_BASE_PORT + 70))" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 now() { date +%s.%N; }
@@ -482,7 +488,15 @@ printf '%-34s %8s\n' "put replication 3 / replication 1" "$(ratio "$put3" "$put1
 
 echo
 echo "# namenode operations over RPC, 8 concurrent clients, ${NN_OPS} ops per phase"
-"$bin/tusk-bench" nn --namenode "$TUSK_NAMENODE" --clients 8 --ops "$NN_OPS"
+# The baseline: a unary call that only returns its body, on the namenode's
+# tonic server stack and runtime (tusk-bench echo-server), measured first
+# with the same clients; each phase then prints its share of that floor.
+"$bin/tusk-bench" echo-server --addr "127.0.0.1:$((TUSK_BASE_PORT + 70))" &
+echo_pid=$!
+"$bin/tusk-bench" nn --namenode "$TUSK_NAMENODE" --clients 8 --ops "$NN_OPS" \
+  --namenode-pid "$(cat "$TUSK_HOME/pids/namenode.pid")" \
+  --echo "127.0.0.1:$((TUSK_BASE_PORT + 70))" --echo-pid "$echo_pid"
+kill "$echo_pid"; wait "$echo_pid" 2>/dev/null || true
 
 # The puts again with [datanode] drop_behind_writes: each datanode drops what
 # it wrote from the page cache, so the next writes reuse those pages. Fresh

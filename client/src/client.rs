@@ -159,7 +159,11 @@ fn is_busy_status(s: &tonic::Status) -> bool {
         && s.metadata().get(tusk_proto::ERROR_CLASS_HEADER).is_none()
 }
 
-fn endpoint(addr: &str) -> Result<Endpoint> {
+/// The settings of every connection a Tusk client opens to `addr`
+/// (time-outs, HTTP/2 keep-alive and windows, `TCP_NODELAY`; TLS when the
+/// process has it on). Public so that tools measuring the RPC layer itself
+/// (`tusk-bench nn --echo`) connect as [`DfsClient`] does.
+pub fn endpoint(addr: &str) -> Result<Endpoint> {
     tusk_common::net::endpoint(addr)
         .map_err(DfsError::InvalidArgument)
         .map(|e| {

@@ -22,3 +22,8 @@ pub mod yarn {
 pub mod mr {
     tonic::include_proto!("tusk.mr");
 }
+
+/// The RPC floor of `tusk-bench nn --echo` (`proto/bench.proto`).
+pub mod bench {
+    tonic::include_proto!("tusk.bench");
+}
