@@ -491,7 +491,7 @@ echo "# namenode operations over RPC, 8 concurrent clients, ${NN_OPS} ops per ph
 # The baseline: a unary call that only returns its body, on the namenode's
 # tonic server stack and runtime (tusk-bench echo-server), measured first
 # with the same clients; each phase then prints its share of that floor.
-"$bin/tusk-bench" echo-server --addr "127.0.0.1:$((TUSK_BASE_PORT + 70))" &
+"$bin/tusk-bench" echo-server --addr "127.0.0.1:$((TUSK_BASE_PORT + 70))" >/dev/null &
 echo_pid=$!
 "$bin/tusk-bench" nn --namenode "$TUSK_NAMENODE" --clients 8 --ops "$NN_OPS" \
   --namenode-pid "$(cat "$TUSK_HOME/pids/namenode.pid")" \
