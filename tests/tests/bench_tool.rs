@@ -75,7 +75,7 @@ async fn tusk_bench_prints_the_rpc_floor_and_each_phase_beside_it() -> Result<()
 }
 
 #[tokio::test]
-async fn tusk_bench_refuses_bad_arguments_with_its_usage() -> Result<()> {
+async fn tusk_bench_refuses_bad_arguments_with_its_usage_and_prints_it_on_help() -> Result<()> {
     for args in [
         vec!["nn", "--clients"],
         vec!["nn", "--phases", "mkdir,fly"],
@@ -92,6 +92,18 @@ async fn tusk_bench_refuses_bad_arguments_with_its_usage() -> Result<()> {
         ensure!(
             err.contains("usage") || err.contains("unknown phase"),
             "{args:?}: {err}"
+        );
+    }
+    for args in [
+        vec!["--help"],
+        vec!["nn", "--help"],
+        vec!["echo-server", "-h"],
+    ] {
+        let out = Command::new(BENCH).args(&args).output().await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            out.status.success() && text.starts_with("usage: tusk-bench nn"),
+            "{args:?}: {text}"
         );
     }
     Ok(())

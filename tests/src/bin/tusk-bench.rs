@@ -36,6 +36,10 @@ const PHASES: [&str; 6] = ["mkdir", "create", "getFileInfo", "list", "rename", "
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     match args.get(1).map(String::as_str) {
         Some("echo-server") => {
             let addr = match (args.get(2).map(String::as_str), args.get(3)) {
