@@ -264,13 +264,16 @@ async fn echo_floor(addr: &str, pid: Option<u32>, clients: usize, per: usize) ->
         let ch = tusk_client::client::endpoint(addr)?.connect_lazy();
         conns.push(EchoClient::new(ch));
     }
-    // The server may still be starting: wait (at most 10 s) for an answer.
+    // The server may still be starting: wait (at most 10 s) for an answer
+    // on every connection, so that none is made inside the timed phase.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = conns[0].clone().echo(EchoMessage::default()).await {
-        if Instant::now() > deadline {
-            bail!("echo server {addr}: {}", e.message());
+    for c in &conns {
+        while let Err(e) = c.clone().echo(EchoMessage::default()).await {
+            if Instant::now() > deadline {
+                bail!("echo server {addr}: {}", e.message());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let server = pid.map(|p| ("echo server", p));
     measure(
@@ -348,48 +351,46 @@ where
     F: Fn(C, usize, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
 {
-    {
-        let before = sample(server)?;
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for (k, c) in conns.iter().enumerate() {
-            let c = c.clone();
-            let op = op.clone();
-            tasks.push(tokio::spawn(async move {
-                for i in 0..per {
-                    op(c.clone(), k, i).await?;
-                }
-                anyhow::Ok(())
-            }));
-        }
-        for t in tasks {
-            t.await??;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let after = sample(server)?;
-        let total = per * conns.len();
-        let rate = total as f64 / secs;
-        let us_per_op = |ticks: u64| ticks as f64 * 1e6 / ticks_per_sec() / total as f64;
-        let mut cpu = format!("bench {:.0} us/op", us_per_op(after.own - before.own));
-        if let (Some((label, _)), Some(a), Some(b)) = (server, after.server, before.server) {
-            cpu = format!("{label} {:.0} us/op, {cpu}", us_per_op(a - b));
-        }
-        let window = (after.total - before.total).max(1) as f64;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let share = match floor {
-            Some((f, calls)) => format!(
-                "  {:.2}x the RPC floor ({calls} call{})",
-                rate * calls as f64 / f,
-                if calls == 1 { "" } else { "s" }
-            ),
-            None => String::new(),
-        };
-        println!(
-            "{name:<20} {rate:>10.0} ops/s  ({total} ops in {secs:.2}s; cpu: {cpu}; machine {:.2} of {cores:.0} cores busy){share}",
-            (after.busy - before.busy) as f64 / window * cores,
-        );
-        Ok(rate)
+    let before = sample(server)?;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, c) in conns.iter().enumerate() {
+        let c = c.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                op(c.clone(), k, i).await?;
+            }
+            anyhow::Ok(())
+        }));
     }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let after = sample(server)?;
+    let total = per * conns.len();
+    let rate = total as f64 / secs;
+    let us_per_op = |ticks: u64| ticks as f64 * 1e6 / ticks_per_sec() / total as f64;
+    let mut cpu = format!("bench {:.0} us/op", us_per_op(after.own - before.own));
+    if let (Some((label, _)), Some(a), Some(b)) = (server, after.server, before.server) {
+        cpu = format!("{label} {:.0} us/op, {cpu}", us_per_op(a - b));
+    }
+    let window = (after.total - before.total).max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let share = match floor {
+        Some((f, calls)) => format!(
+            "  {:.2}x the RPC floor ({calls} call{})",
+            rate * calls as f64 / f,
+            if calls == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
+    println!(
+        "{name:<20} {rate:>10.0} ops/s  ({total} ops in {secs:.2}s; cpu: {cpu}; machine {:.2} of {cores:.0} cores busy){share}",
+        (after.busy - before.busy) as f64 / window * cores,
+    );
+    Ok(rate)
 }
 
 fn ticks_per_sec() -> f64 {
