@@ -98,10 +98,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tusk-bench.XXXXXX")
 chmod 755 "$work"
 export TUSK_HOME=$work/cluster
 export TUSK_BIN_DIR=$bin
+# The RPC floor's echo server (storage benchmark).
+echo_addr=127.0.0.1:$((TUSK_BASE_PORT + 70))
 cleanup() {
   scripts/local-cluster.sh stop >/dev/null 2>&1 || true
   pkill -f "$work/nn1m" 2>/dev/null || true
-  pkill -f "tusk-bench echo-server --addr 127.0.0.1:$((TUSK_BASE_PORT + 70))" 2>/dev/null || true
+  pkill -f "tusk-bench echo-server --addr $echo_addr" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -491,11 +493,11 @@ echo "# namenode operations over RPC, 8 concurrent clients, ${NN_OPS} ops per ph
 # The baseline: a unary call that only returns its body, on the namenode's
 # tonic server stack and runtime (tusk-bench echo-server), measured first
 # with the same clients; each phase then prints its share of that floor.
-"$bin/tusk-bench" echo-server --addr "127.0.0.1:$((TUSK_BASE_PORT + 70))" >/dev/null &
+"$bin/tusk-bench" echo-server --addr "$echo_addr" >/dev/null &
 echo_pid=$!
 "$bin/tusk-bench" nn --namenode "$TUSK_NAMENODE" --clients 8 --ops "$NN_OPS" \
   --namenode-pid "$(cat "$TUSK_HOME/pids/namenode.pid")" \
-  --echo "127.0.0.1:$((TUSK_BASE_PORT + 70))" --echo-pid "$echo_pid"
+  --echo "$echo_addr" --echo-pid "$echo_pid"
 kill "$echo_pid"; wait "$echo_pid" 2>/dev/null || true
 
 # The puts again with [datanode] drop_behind_writes: each datanode drops what

@@ -142,14 +142,15 @@ async fn nn(args: Vec<String>) -> Result<()> {
             .mkdirs(&format!("{root}/c{c}"), 0o755, false)
             .await?;
     }
-    let mut b = Bench {
+    let floor = match &echo {
+        Some(addr) => Some(echo_floor(addr, echo_pid, clients, per * 2).await?),
+        None => None,
+    };
+    let b = Bench {
         conns: &conns,
         nn_pid,
-        floor: None,
+        floor,
     };
-    if let Some(addr) = &echo {
-        b.floor = Some(echo_floor(addr, echo_pid, clients, per * 2).await?);
-    }
 
     if run("mkdir") {
         b.phase("mkdir", 1, per, move |c, k, i| {
